@@ -1,0 +1,3 @@
+"""LocalZure control plane."""
+
+__version__ = "0.1.0"

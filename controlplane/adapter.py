@@ -1,0 +1,162 @@
+"""The plugin API every service adapter implements.
+
+The core never imports an adapter by name: adapters are found through the
+``localzure.adapters`` entry-point group and speak to the core only through the
+types in this module.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from controlplane.state.backend import StateBackend
+
+ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One Azure operation as the gateway sees it: for auth, faults and metrics."""
+
+    name: str
+    """The Azure operation name, e.g. ``PutMessage``."""
+    sas_permission: str = ""
+    """Letters a SAS must grant for it (any one of them suffices), '' for none."""
+    resource_type: str = "o"
+    """Account-SAS resource type: 's' service, 'c' container/queue/table, 'o' object."""
+    resource: str = ""
+    """The resource a service SAS must be scoped to, e.g. the queue name ('' = account level)."""
+    anonymous: bool = False
+    """True when the operation may be served without credentials (e.g. public blobs)."""
+
+
+@dataclass
+class RequestTarget:
+    """Where a request goes once routed: the service and the account it addresses."""
+
+    service: str
+    account: str
+    path: str
+    """The resource path below the account, always starting with '/'."""
+    path_style: bool
+    """True when the account was the first path segment (port routing)."""
+
+
+@dataclass
+class RequestContext:
+    """What the gateway learned about a request, handed to the service as ``scope['localzure']``."""
+
+    request_id: str
+    target: RequestTarget
+    operation: Operation
+    query: dict[str, str]
+    """Decoded query parameters (the first value of each name)."""
+    auth: Any = None
+    """The authenticator's result (e.g. which SAS, its key ranges)."""
+
+
+@dataclass(frozen=True)
+class HostnamePattern:
+    """``{account}`` plus a fixed suffix, e.g. ``.queue.core.windows.net``."""
+
+    suffix: str
+
+    def match(self, host: str) -> str | None:
+        host = host.split(":", 1)[0].lower()
+        if host.endswith(self.suffix) and len(host) > len(self.suffix):
+            account = host[: -len(self.suffix)]
+            if "." not in account:
+                return account
+        return None
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """How the service runs as a container (Docker mode)."""
+
+    image: str
+    ports: Mapping[int, str] = field(default_factory=dict)
+    """Container port -> purpose."""
+    command: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    healthcheck: tuple[str, ...] = ()
+    volume_path: str = "/data"
+
+
+@dataclass
+class ServiceContext:
+    """What the core hands an adapter when it builds the in-process service."""
+
+    name: str
+    port: int
+    data_dir: Path
+    state: StateBackend
+    accounts: Callable[[], Mapping[str, bytes]]
+    """Current account name -> decoded key (changes live with the config)."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Service(ABC):
+    """A running instance of an adapter's emulator."""
+
+    auth_scheme: str = "none"
+    """Which gateway authenticator guards it: 'storage', 'none', ..."""
+    error_format: str = "json"
+    """How errors are rendered: 'xml' (storage) or 'json'."""
+
+    @abstractmethod
+    def resolve(self, method: str, target: RequestTarget, query: Mapping[str, str]) -> Operation:
+        """Name the operation a request asks for; raise an AzureError if none matches."""
+
+    @abstractmethod
+    async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """Serve one request (ASGI); ``scope['localzure']`` holds the routed RequestContext."""
+
+    async def start(self) -> None:
+        """Load state, start timers. Raise to fail the start-up."""
+
+    async def stop(self) -> None:
+        """Release what start acquired."""
+
+    def health(self) -> dict[str, Any]:
+        """Service-specific health details for the admin API."""
+        return {}
+
+    def stored_access_policy(self, account: str, resource: str, identifier: str) -> Mapping[str, str] | None:
+        """A stored access policy by id (for service SAS ``si=``), or None."""
+        return None
+
+    async def reset(self) -> None:
+        """Wipe all state."""
+
+
+class Adapter(ABC):
+    """Static facts about a service and the factory of its in-process instance."""
+
+    name: str
+    default_port: int
+    hostname_suffixes: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    path_style: bool = True
+    """Path-style addressing on its own port: the account is the first path segment."""
+
+    @property
+    def hostname_patterns(self) -> tuple[HostnamePattern, ...]:
+        return tuple(HostnamePattern(s) for s in self.hostname_suffixes)
+
+    @abstractmethod
+    def create_service(self, context: ServiceContext) -> Service:
+        """Build the in-process service."""
+
+    def container_spec(self, image: str | None = None) -> ContainerSpec | None:
+        """How to run it as a container, or None if it only runs in-process."""
+        return None
+
+    def connection_string(self, account: str, key: str, endpoint: str) -> str | None:
+        """A ready-to-paste connection string for a running instance."""
+        return None

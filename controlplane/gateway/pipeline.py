@@ -1,0 +1,155 @@
+"""The gateway's request path, assembled in one place.
+
+correlation id -> drain check -> route (hostname or port) -> resolve the operation ->
+authenticate -> the service -> durable state before the response starts.
+Errors from any step are rendered by :func:`render_error` in the service's format.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+from controlplane.adapter import RequestContext, RequestTarget, Service
+from controlplane.gateway.authenticate import authenticate
+from controlplane.gateway.errors import AzureError, InternalError, ServerBusy, render_error
+from controlplane.gateway.http import header
+from controlplane.gateway.inflight import InFlight
+from controlplane.gateway.routing import HostRouter, route_path_style
+from controlplane.logs import correlation_id, service_name
+from controlplane.state.backend import StateBackend
+
+log = logging.getLogger(__name__)
+
+ASGI = Callable[..., Any]
+_RETRY_AFTER_SECONDS = "5"
+_DEFAULT_VERSION = b"2025-11-05"
+
+
+class ServiceSlot(Protocol):
+    """What the gateway needs of a running service (the runtime owns it)."""
+
+    service: Service | None
+    backend: StateBackend | None
+
+
+@dataclass
+class Gateway:
+    slots: Mapping[str, ServiceSlot]
+    router: HostRouter
+    inflight: InFlight
+    keys: Callable[[], Mapping[str, bytes]]
+    admin: ASGI | None = None
+
+    def port_app(self, name: str) -> ASGI:
+        """A service's own port: path-style (or hostname-style when the Host names it)."""
+
+        async def app(scope: dict, receive: Callable, send: Callable) -> None:
+            if scope["type"] != "http":
+                return await _lifespan(scope, receive, send)
+            host = header(scope, b"host") or ""
+            await self._serve(scope, receive, send, lambda: route_path_style(name, host, scope["path"], self.router))
+
+        return app
+
+    def edge_app(self) -> ASGI:
+        """The edge port: admin paths, else routing by Host header."""
+
+        async def app(scope: dict, receive: Callable, send: Callable) -> None:
+            if scope["type"] != "http":
+                return await _lifespan(scope, receive, send)
+            path = scope["path"]
+            if self.admin is not None and (path.startswith("/_localzure") or path == "/health"):
+                return await self.admin(scope, receive, send)
+            host = header(scope, b"host") or ""
+            await self._serve(scope, receive, send, lambda: self.router.route(host, path))
+
+        return app
+
+    async def _serve(
+        self, scope: dict, receive: Callable, send: Callable, route: Callable[[], RequestTarget]
+    ) -> None:
+        request_id = header(scope, b"x-ms-client-request-id") or str(uuid.uuid4())
+        token = correlation_id.set(request_id)
+        error_format = "xml"
+        service_token = None
+        if not self.inflight.enter():
+            busy = ServerBusy(headers={"Retry-After": _RETRY_AFTER_SECONDS})
+            await _send_error(send, busy, error_format, request_id)
+            correlation_id.reset(token)
+            return
+        try:
+            target = route()
+            slot = self.slots.get(target.service)
+            service = slot.service if slot is not None else None
+            if service is None:
+                raise ServerBusy(
+                    f"The service '{target.service}' is not running.", headers={"Retry-After": _RETRY_AFTER_SECONDS}
+                )
+            error_format = service.error_format
+            service_token = service_name.set(target.service)
+            query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            method = scope["method"]
+            operation = service.resolve(method, target, query)
+            context = RequestContext(request_id=request_id, target=target, operation=operation, query=query)
+            context.auth = authenticate(service, scope, context, self.keys())
+            scope["localzure"] = context
+            started = False
+
+            async def send_durably(message: dict) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                    if slot.backend is not None and slot.backend.pending:
+                        await slot.backend.flush()
+                    message["headers"] = [
+                        *message.get("headers", ()),
+                        (b"x-ms-request-id", request_id.encode()),
+                        (b"x-ms-version", (header(scope, b"x-ms-version") or "").encode() or _DEFAULT_VERSION),
+                    ]
+                await send(message)
+
+            try:
+                await service.handle(scope, receive, send_durably)
+            except AzureError:
+                if started:
+                    raise InternalError() from None
+                raise
+        except AzureError as error:
+            if error.status >= 500:
+                log.warning("request failed: %s", error)
+            await _send_error(send, error, error_format, request_id)
+        except Exception:
+            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            await _send_error(send, InternalError(), error_format, request_id)
+        finally:
+            self.inflight.leave()
+            correlation_id.reset(token)
+            if service_token is not None:
+                service_name.reset(service_token)
+
+
+async def _send_error(send: Callable, error: AzureError, fmt: str, request_id: str) -> None:
+    status, headers, body = render_error(error, fmt, request_id)
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+    except RuntimeError:
+        # The response had already started: the connection is closed by the server.
+        log.debug("could not send error response: response already started")
+
+
+async def _lifespan(scope: dict, receive: Callable, send: Callable) -> None:
+    if scope["type"] != "lifespan":
+        return
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

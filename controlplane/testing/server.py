@@ -1,0 +1,64 @@
+"""LocalZure in a background thread of the test process, every service on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from controlplane.config import WELL_KNOWN_ACCOUNT, WELL_KNOWN_KEY, load_settings
+from controlplane.runtime import Runtime
+
+
+class LocalZureThread:
+    """Runs the same runtime as ``localzure-cp start --mode host``, on ephemeral ports."""
+
+    def __init__(self, data_dir: Path, persistence: str = "sqlite", **settings: Any) -> None:
+        from controlplane.admin.app import create_admin_app
+        from controlplane.app import build_runtime
+
+        services = {name: {"port": 0} for name in _adapter_names()}
+        cli = {"data_dir": data_dir, "persistence": persistence, "port": 0, "mode": "host", "services": services}
+        cli.update(settings)
+        self.settings = load_settings(cli=cli, env={})
+        self.runtime: Runtime = build_runtime(self.settings)
+        self._admin = create_admin_app
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="localzure", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self.call(self.runtime.start(self._admin(self.runtime)))
+
+    def stop(self) -> None:
+        self.call(self.runtime.stop(timeout=5))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def call(self, coroutine: Any, timeout: float = 30) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result(timeout)
+
+    def port(self, service: str) -> int:
+        return self.runtime.slots[service].port
+
+    @property
+    def edge_port(self) -> int:
+        assert self.runtime.edge is not None
+        return self.runtime.edge.port
+
+    def url(self, service: str, account: str = WELL_KNOWN_ACCOUNT) -> str:
+        """Path-style account URL on the service's own port."""
+        return f"http://127.0.0.1:{self.port(service)}/{account}"
+
+    def connection_string(self, service: str, account: str = WELL_KNOWN_ACCOUNT, key: str = WELL_KNOWN_KEY) -> str:
+        endpoint = {"blob": "BlobEndpoint", "queue": "QueueEndpoint", "table": "TableEndpoint"}[service]
+        return f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};{endpoint}={self.url(service, account)};"
+
+
+def _adapter_names() -> list[str]:
+    from controlplane.registry import discover
+
+    return list(discover())
