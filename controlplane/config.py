@@ -79,7 +79,8 @@ def _check_account_key(key: str) -> str:
 LevelName = Annotated[str, AfterValidator(_check_level)]
 AccountName = Annotated[str, AfterValidator(_check_account_name)]
 AccountKey = Annotated[str, AfterValidator(_check_account_key)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+# 0 asks the OS for any free port (tests, several instances side by side).
+Port = Annotated[int, Field(ge=0, le=65535)]
 
 
 class ServiceSettings(BaseModel):

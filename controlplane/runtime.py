@@ -104,6 +104,8 @@ class Runtime:
         self.gateway = Gateway(self.slots, HostRouter(adapters), self.inflight, lambda: self.keys)
         self.edge: HttpListener | None = None
         self.started_monotonic: float | None = None
+        self.stop_grace = 5.0
+        """Seconds the listeners give requests still running when the drain timed out."""
         self._stopped = asyncio.Event()
 
     def apply_settings(self, settings: Settings) -> None:
@@ -159,13 +161,10 @@ class Runtime:
         if not await self.inflight.drain(timeout):
             log.warning("shutdown: %d request(s) still in flight after %.1fs", self.inflight.count, timeout)
         self._set(RuntimeState.STOPPING)
+        self.stop_grace = max(deadline - time.monotonic(), 0.1)
         if self.edge is not None:
-            await self.edge.stop()
-        remaining = max(deadline - time.monotonic(), 1.0)
-        try:
-            await asyncio.wait_for(self._stop_slots(reversed(list(self.slots.values()))), remaining)
-        except TimeoutError:
-            log.error("shutdown: services did not stop within %.1fs", timeout)
+            await self.edge.stop(self.stop_grace)
+        await self._stop_slots(reversed(list(self.slots.values())))
         self._set(RuntimeState.STOPPED)
         self._stopped.set()
 

@@ -7,6 +7,7 @@ Errors from any step are rendered by :func:`render_error` in the service's forma
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -123,6 +124,11 @@ class Gateway:
             if error.status >= 500:
                 log.warning("request failed: %s", error)
             await _send_error(send, error, error_format, request_id)
+        except asyncio.CancelledError:
+            # Shutdown cut the request off after the drain timeout: say so the way Azure does.
+            busy = ServerBusy("The server is shutting down.", headers={"Retry-After": _RETRY_AFTER_SECONDS})
+            await _send_error(send, busy, error_format, request_id)
+            raise
         except Exception:
             log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
             await _send_error(send, InternalError(), error_format, request_id)

@@ -96,7 +96,6 @@ class HttpListener:
             lifespan="off",
             http="httptools",
             timeout_keep_alive=30,
-            timeout_graceful_shutdown=5,
         )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
@@ -113,7 +112,9 @@ class HttpListener:
                 raise RuntimeError(f"listener {self.name} stopped during start-up")
             await asyncio.sleep(0.005)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting; requests still running after ``grace`` seconds are cancelled."""
+        self._server.config.timeout_graceful_shutdown = grace
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):

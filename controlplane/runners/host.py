@@ -49,7 +49,7 @@ class HostRunner(Runner):
 
     async def stop(self, slot: ServiceSlot) -> None:
         if slot.listener is not None:
-            await slot.listener.stop()
+            await slot.listener.stop(self.runtime.stop_grace)
             slot.listener = None
         if slot.service is not None:
             await slot.service.stop()

@@ -175,10 +175,10 @@ def test_malformed_azurite_accounts():
         ({"cli": {"log_format": "xml"}}, "log_format", "'xml'", "'json' or 'text'"),
         ({"cli": {"log_level": "LOUD"}}, "log_level", "'LOUD'", "must be one of DEBUG"),
         (
-            {"cli": {"services": {"queue": {"port": 0}}}},
+            {"cli": {"services": {"queue": {"port": -1}}}},
             "services.queue.port",
-            "0",
-            "greater than or equal to 1",
+            "-1",
+            "greater than or equal to 0",
         ),
         (
             {"env": {"LOCALZURE_SERVICES__QUEUE__PORT": "abc"}},

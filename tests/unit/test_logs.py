@@ -221,7 +221,9 @@ def test_per_logger_levels_and_quiet_uvicorn_access():
     assert messages == ["kept: chatty is at DEBUG", "kept: root is at INFO"]
 
 
-def test_levels_can_turn_uvicorn_access_back_on():
+def test_levels_can_turn_uvicorn_access_back_on(monkeypatch):
+    # uvicorn detaches its access logger when a server runs with access_log=False.
+    monkeypatch.setattr(logging.getLogger("uvicorn.access"), "propagate", True)
     stream = io.StringIO()
     setup_logging("INFO", stream=stream, levels={"uvicorn.access": "INFO"})
     logging.getLogger("uvicorn.access").info("GET / 200")

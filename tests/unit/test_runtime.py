@@ -138,6 +138,7 @@ async def test_drain_gives_up_after_the_timeout(tmp_path: Path) -> None:
         await asyncio.wait_for(recorder.entered.wait(), 5)
         await asyncio.wait_for(runtime.stop(timeout=0.3), 10)
         assert runtime.state is RuntimeState.STOPPED
-        recorder.release.set()
-        with pytest.raises(httpx.HTTPError):
-            await slow
+        assert recorder.events == ["start a", "stop a"]
+        # The request that outlived the drain was cut off with Azure's busy answer.
+        cut = await slow
+        assert cut.status_code == 503 and cut.headers["x-ms-error-code"] == "ServerBusy"
