@@ -107,7 +107,7 @@ class Service(ABC):
     auth_scheme: str = "none"
     """Which gateway authenticator guards it: 'storage', 'none', ..."""
     error_format: str = "json"
-    """How errors are rendered: 'xml' (storage) or 'json'."""
+    """How errors are rendered: 'xml' (blob, queue), 'table-json' (Table OData) or 'json'."""
 
     @abstractmethod
     def resolve(self, method: str, target: RequestTarget, query: Mapping[str, str]) -> Operation:

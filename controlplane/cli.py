@@ -12,10 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from controlplane.config import ConfigError, Settings, load_settings, redacted
-
 from controlplane.serve import PID_FILE
 
 DETACHED_LOG = "localzure.log"
@@ -32,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     start = sub.add_parser("start", parents=[common], help="start LocalZure (foreground until Ctrl-C)")
-    start.add_argument("--mode", choices=["auto", "host", "docker"], help="where services run")
+    start.add_argument("--mode", choices=["auto", "host", "docker", "external"], help="where services run")
     start.add_argument("--in-memory", action="store_true", help="keep no state on disk")
     start.add_argument("--services", help="comma-separated services to run (default: all enabled)")
     start.add_argument("--detach", action="store_true", help="run in the background (pid and log file in data dir)")
@@ -42,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 
     stop = sub.add_parser("stop", parents=[common], help="stop a LocalZure started from this data dir")
     stop.add_argument("--timeout", type=float, default=35.0, help="seconds to wait for it to exit")
+    stop.add_argument("--keep", action="store_true", help="leave Docker-mode containers running")
 
     status = sub.add_parser("status", parents=[common], help="services, their state, mode and endpoint")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -59,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     config_sub.add_parser("show", parents=[common], help="the effective config, secrets redacted")
+
+    images = sub.add_parser("images", help="the Docker images Docker mode runs")
+    images_sub = images.add_subparsers(dest="images_command", required=True)
+    build = images_sub.add_parser("build", parents=[common], help="build LocalZure's images (no registry needed)")
+    build.add_argument("--base-image", help="base image (default: localzure/base:bookworm, made by debootstrap)")
+    build.add_argument("--ca-bundle", type=Path, help="CA bundle the builds trust (default: this machine's)")
+    build.add_argument("--force", action="store_true", help="rebuild images that exist")
 
     hosts = sub.add_parser("hosts", parents=[common], help="/etc/hosts lines for the configured accounts")
     hosts.add_argument("--apply", action="store_true", help="write them to /etc/hosts")
@@ -94,13 +99,32 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"localzure-cp: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
-    command = args.command if args.command != "config" else f"config-{args.config_command}"
+    command = args.command
+    if command in ("config", "images"):
+        command = f"{command}-{getattr(args, command + '_command')}"
     handler = _COMMANDS[command]
     try:
         return handler(args, settings)
-    except httpx.HTTPError as exc:
+    except NotAnswering as exc:
         print(f"localzure-cp: LocalZure is not answering at {_admin_url(settings)} ({exc})", file=sys.stderr)
         return 1
+
+
+class NotAnswering(Exception):
+    """The admin API of a running LocalZure could not be reached."""
+
+
+def _admin_get(settings: Settings, path: str, **params: str) -> Any:
+    """GET an admin endpoint; the decoded JSON body, or NotAnswering."""
+    import httpx  # only the commands that talk to a running instance pay for it
+
+    try:
+        response = httpx.get(f"{_admin_url(settings)}{path}", params=params, timeout=10)
+    except httpx.HTTPError as exc:
+        raise NotAnswering(str(exc)) from None
+    if response.status_code == 404:
+        raise LookupError(response.json().get("detail", "not found"))
+    return response.json()
 
 
 def _start(args: argparse.Namespace, settings: Settings) -> int:
@@ -145,10 +169,9 @@ def _start_detached(args: argparse.Namespace, settings: Settings) -> int:
 
 def _healthy(settings: Settings) -> bool:
     try:
-        response = httpx.get(f"{_admin_url(settings)}/health", timeout=2)
-    except httpx.HTTPError:
+        return bool(_admin_get(settings, "/health").get("status") == "healthy")
+    except NotAnswering:
         return False
-    return response.status_code == 200 and response.json().get("status") == "healthy"
 
 
 def _stop(args: argparse.Namespace, settings: Settings) -> int:
@@ -158,6 +181,10 @@ def _stop(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, ValueError):
         print(f"localzure-cp: no LocalZure running from {settings.data_dir} (no pid file)", file=sys.stderr)
         return 1
+    if args.keep:
+        from controlplane.runners.docker import KEEP_FILE
+
+        (settings.data_dir / KEEP_FILE).write_text(str(pid))
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -166,9 +193,7 @@ def _stop(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             print(f"LocalZure (pid {pid}) stopped")
             return 0
         time.sleep(0.1)
@@ -176,10 +201,19 @@ def _stop(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def _alive(pid: int) -> bool:
+    """True while the process runs (a zombie waiting for its parent to reap it has exited)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    base = _admin_url(settings)
-    health = httpx.get(f"{base}/health", timeout=5).json()
-    services = httpx.get(f"{base}/services", timeout=5).json()
+    health = _admin_get(settings, "/health")
+    services = _admin_get(settings, "/services")
     if args.json:
         print(json.dumps({"health": health, "services": services}, indent=2))
         return 0 if health["status"] == "healthy" else 1
@@ -187,32 +221,46 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{'SERVICE':<14}{'STATE':<12}{'MODE':<8}ENDPOINT")
     for item in services:
         print(f"{item['name']:<14}{item['state']:<12}{item['mode']:<8}{item['endpoint'] or '-'}")
+        container = item.get("container")
+        if container:
+            ports = ", ".join(f"{k}->{v}" for k, v in container["ports"].items())
+            print(
+                f"{'':<14}container {container['name']} {container['id']} {container['image']}: "
+                f"{container['status']}/{container['health'] or '-'}, ports {ports or '-'}, "
+                f"started {container['started_at']}, restarts {container['restart_count']}"
+            )
     return 0 if health["status"] == "healthy" else 1
 
 
 def _logs(args: argparse.Namespace, settings: Settings) -> int:
-    base = _admin_url(settings)
-    url = f"{base}/services/{args.service}/logs" if args.service else f"{base}/logs"
-    params = {"tail": str(args.tail), "follow": "true" if args.follow else "false"}
-    if not args.follow:
-        response = httpx.get(url, params=params, timeout=10)
-        if response.status_code == 404:
-            print(f"localzure-cp: {response.json()['detail']}", file=sys.stderr)
-            return 1
-        for line in response.json():
-            print(_format_log_line(line))
-        return 0
+    path = f"/services/{args.service}/logs" if args.service else "/logs"
     try:
-        with httpx.stream("GET", url, params=params, timeout=None) as response:
-            if response.status_code == 404:
-                print(f"localzure-cp: unknown service '{args.service}'", file=sys.stderr)
-                return 1
-            for raw in response.iter_lines():
-                if raw.strip():
-                    print(_format_log_line(json.loads(raw)), flush=True)
+        if not args.follow:
+            for line in _admin_get(settings, path, tail=str(args.tail)):
+                print(_format_log_line(line))
+            return 0
+        _follow(settings, path, args.tail)
+    except LookupError as exc:
+        print(f"localzure-cp: {exc.args[0]}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _follow(settings: Settings, path: str, tail: int) -> None:
+    import httpx
+
+    params = {"tail": str(tail), "follow": "true"}
+    try:
+        with httpx.stream("GET", f"{_admin_url(settings)}{path}", params=params, timeout=None) as response:
+            if response.status_code == 404:
+                raise LookupError(f"unknown service in {path}")
+            for raw in response.iter_lines():
+                if raw.strip():
+                    print(_format_log_line(json.loads(raw)), flush=True)
+    except httpx.HTTPError as exc:
+        raise NotAnswering(str(exc)) from None
 
 
 def _format_log_line(line: dict[str, Any]) -> str:
@@ -232,7 +280,7 @@ def _wait(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _connection_strings(args: argparse.Namespace, settings: Settings) -> int:
-    strings = httpx.get(f"{_admin_url(settings)}/connection-strings", timeout=5).json()
+    strings = _admin_get(settings, "/connection-strings")
     for service, per_account in strings.items():
         for account, text in per_account.items():
             print(f"# {service} ({account})\n{text}\n")
@@ -262,6 +310,26 @@ def _hosts(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _images_build(args: argparse.Namespace, settings: Settings) -> int:
+    from controlplane.runners.engine import DockerEngine, EngineError
+    from controlplane.runners.images import BASE_IMAGE, ImageBuilder
+
+    try:
+        engine = DockerEngine.connect()
+        builder = ImageBuilder(
+            engine,
+            base_image=args.base_image or BASE_IMAGE,
+            ca_bundle=args.ca_bundle,
+            progress=lambda line: print(line, flush=True),
+        )
+        built = builder.build_all(force=args.force)
+    except EngineError as exc:
+        print(f"localzure-cp: images build failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"images ready ({', '.join(built) or 'nothing to build'})")
+    return 0
+
+
 _COMMANDS = {
     "start": _start,
     "stop": _stop,
@@ -270,6 +338,7 @@ _COMMANDS = {
     "wait": _wait,
     "connection-strings": _connection_strings,
     "config-show": _config_show,
+    "images-build": _images_build,
     "hosts": _hosts,
 }
 

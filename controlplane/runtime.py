@@ -17,6 +17,7 @@ from typing import Any
 
 from controlplane import __version__
 from controlplane.adapter import Adapter, Service
+from controlplane.admin.mount import AdminMount
 from controlplane.config import Settings
 from controlplane.gateway.inflight import InFlight
 from controlplane.gateway.pipeline import Gateway
@@ -122,10 +123,11 @@ class Runtime:
             log.info("runtime: %s -> %s", self.state, state)
             self.state = state
 
-    async def start(self, admin: Any = None) -> None:
+    async def start(self) -> None:
         """Start every service in order, then the edge; on a failure roll back and raise StartupError."""
         self._set(RuntimeState.STARTING)
         self.started_monotonic = time.monotonic()
+        admin = AdminMount(self)
         self.gateway.admin = admin
         started: list[ServiceSlot] = []
         for slot in self.slots.values():
@@ -144,6 +146,7 @@ class Runtime:
         try:
             self.edge = HttpListener(self.gateway.edge_app(), bind(self.settings.host, self.settings.port), "edge")
             await self.edge.start()
+            admin.load()
         except Exception as exc:
             await self._stop_slots(reversed(started))
             self._set(RuntimeState.FAILED)

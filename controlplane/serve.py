@@ -23,9 +23,7 @@ log = logging.getLogger("controlplane")
 PID_FILE = "localzure.pid"
 
 
-def serve(
-    settings: Settings, services: list[str] | None, config_file: Path | None, cli: Mapping[str, Any]
-) -> int:
+def serve(settings: Settings, services: list[str] | None, config_file: Path | None, cli: Mapping[str, Any]) -> int:
     """Run until SIGINT/SIGTERM; the exit code says whether start-up worked."""
     began = time.monotonic()
     setup_logging(
@@ -36,7 +34,6 @@ def serve(
         settings.log_file_max_bytes,
         settings.log_file_backups,
     )
-    from controlplane.admin.app import create_admin_app
     from controlplane.app import build_runtime
 
     try:
@@ -45,12 +42,12 @@ def serve(
         log.error("cannot start: %s", exc)
         print(f"localzure-cp: {exc}", file=sys.stderr)
         return 1
-    return asyncio.run(_run(runtime, create_admin_app(runtime), began, config_file, cli))
+    return asyncio.run(_run(runtime, began, config_file, cli))
 
 
-async def _run(runtime: Runtime, admin: Any, began: float, config_file: Path | None, cli: Mapping[str, Any]) -> int:
+async def _run(runtime: Runtime, began: float, config_file: Path | None, cli: Mapping[str, Any]) -> int:
     try:
-        await runtime.start(admin)
+        await runtime.start()
     except StartupError as exc:
         cause = exc.cause
         reason = str(cause) if isinstance(cause, PortInUse) else f"{type(cause).__name__}: {cause}"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import ORJSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from controlplane import __version__
 from controlplane.config import redacted
@@ -27,7 +27,6 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
-        default_response_class=ORJSONResponse,
     )
 
     def slot_or_404(name: str) -> Any:
@@ -50,9 +49,7 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
         return runtime.describe(slot_or_404(name))
 
     @app.get(f"{PREFIX}/services/{{name}}/logs", summary="A service's recent log lines; follow=true streams NDJSON")
-    async def service_logs(
-        name: str, tail: int = Query(100, ge=0, le=10_000), follow: bool = False
-    ) -> Any:
+    async def service_logs(name: str, tail: int = Query(100, ge=0, le=10_000), follow: bool = False) -> Any:
         slot_or_404(name)
         return await _logs(name, tail, follow)
 

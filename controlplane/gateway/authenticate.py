@@ -33,9 +33,7 @@ def _storage(service: Service, scope: dict, context: RequestContext, keys: Mappi
         target.service,
         context.operation,
         keys,
-        lambda identifier: service.stored_access_policy(
-            target.account, context.operation.resource, identifier
-        ),
+        lambda identifier: service.stored_access_policy(target.account, context.operation.resource, identifier),
     )
 
 

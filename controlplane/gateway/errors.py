@@ -2,7 +2,7 @@
 
 Handlers raise an :class:`AzureError` (or a subclass from an adapter's ``errors.py``);
 the pipeline turns it into the status, ``x-ms-error-code`` header and body the real
-service sends: XML for storage, JSON for the rest.
+service sends: XML for blob and queue, OData JSON for tables, JSON for the rest.
 """
 
 from __future__ import annotations
@@ -53,6 +53,13 @@ def render_error(error: AzureError, fmt: str, request_id: str) -> tuple[int, lis
             f"{extra}</Error>"
         ).encode()
         content_type = b"application/xml"
+    elif fmt == "table-json":
+        # Table Storage's OData error, the shape azure-data-tables parses (``odata.error``).
+        time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+        extra = "".join(f"\n{k}:{v}" for k, v in error.details.items())
+        text = f"{error.message}\nRequestId:{request_id}\nTime:{time}{extra}"
+        body = orjson.dumps({"odata.error": {"code": error.code, "message": {"lang": "en-US", "value": text}}})
+        content_type = b"application/json;odata=minimalmetadata;streaming=true;charset=utf-8"
     else:
         body = orjson.dumps({"error": {"code": error.code, "message": error.message, **error.details}})
         content_type = b"application/json"

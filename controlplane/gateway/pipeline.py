@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from controlplane.adapter import RequestContext, RequestTarget, Service
+from controlplane.admin.mount import is_admin_path
 from controlplane.gateway.authenticate import authenticate
 from controlplane.gateway.errors import AzureError, InternalError, ServerBusy, render_error
 from controlplane.gateway.http import header
@@ -64,16 +65,14 @@ class Gateway:
             if scope["type"] != "http":
                 return await _lifespan(scope, receive, send)
             path = scope["path"]
-            if self.admin is not None and (path.startswith("/_localzure") or path == "/health"):
+            if self.admin is not None and is_admin_path(path):
                 return await self.admin(scope, receive, send)
             host = header(scope, b"host") or ""
             await self._serve(scope, receive, send, lambda: self.router.route(host, path))
 
         return app
 
-    async def _serve(
-        self, scope: dict, receive: Callable, send: Callable, route: Callable[[], RequestTarget]
-    ) -> None:
+    async def _serve(self, scope: dict, receive: Callable, send: Callable, route: Callable[[], RequestTarget]) -> None:
         request_id = header(scope, b"x-ms-client-request-id") or str(uuid.uuid4())
         token = correlation_id.set(request_id)
         error_format = "xml"

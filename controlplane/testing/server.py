@@ -16,7 +16,6 @@ class LocalZureThread:
     """Runs the same runtime as ``localzure-cp start --mode host``, on ephemeral ports."""
 
     def __init__(self, data_dir: Path, persistence: str = "sqlite", **settings: Any) -> None:
-        from controlplane.admin.app import create_admin_app
         from controlplane.app import build_runtime
 
         services = {name: {"port": 0} for name in _adapter_names()}
@@ -24,13 +23,12 @@ class LocalZureThread:
         cli.update(settings)
         self.settings = load_settings(cli=cli, env={})
         self.runtime: Runtime = build_runtime(self.settings)
-        self._admin = create_admin_app
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="localzure", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
-        self.call(self.runtime.start(self._admin(self.runtime)))
+        self.call(self.runtime.start())
 
     def stop(self) -> None:
         self.call(self.runtime.stop(timeout=5))

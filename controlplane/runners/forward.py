@@ -1,0 +1,258 @@
+"""Forwarding to a service that runs elsewhere (a container, a compose service).
+
+:class:`ForwardingService` is the ``Service`` the gateway calls for such a service: it
+streams the request to the backend and the response back, chunk by chunk, behind a
+:class:`CircuitBreaker`. :class:`TcpPassThrough` pipes raw TCP (AMQP) to a backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from controlplane.adapter import Operation, RequestTarget, Service
+from controlplane.gateway.errors import ServerBusy
+
+log = logging.getLogger(__name__)
+
+# Hop-by-hop headers (RFC 9110 7.6.1) are the connection's, not the message's.
+_HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
+     b"transfer-encoding", b"upgrade", b"proxy-connection"}
+)
+# The gateway sets these on every response itself.
+_GATEWAY_SET = frozenset({b"x-ms-request-id", b"x-ms-version"})
+_RETRY_AFTER = {"Retry-After": "5"}
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+
+class CircuitBreaker:
+    """Opens after ``threshold`` failures in a row; after ``reset_after`` seconds lets one
+    probe through (half-open): its success closes the breaker, its failure re-opens it."""
+
+    def __init__(
+        self, name: str, threshold: int = 5, reset_after: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.name = name
+        self.threshold = threshold
+        self.reset_after = reset_after
+        self._clock = clock
+        self.state = BreakerState.CLOSED
+        self.failures = 0
+        self._opened_at = 0.0
+        self._probing = False
+
+    def allow(self) -> bool:
+        """May a request go to the backend now? (Half-open admits one probe at a time.)"""
+        if self.state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_after:
+            self._move(BreakerState.HALF_OPEN)
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.HALF_OPEN and not self._probing:
+            self._probing = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self.failures = 0
+        self._probing = False
+        self._move(BreakerState.CLOSED)
+
+    def failure(self) -> None:
+        self.failures += 1
+        self._probing = False
+        if self.state is BreakerState.HALF_OPEN or self.failures >= self.threshold:
+            self._opened_at = self._clock()
+            self._move(BreakerState.OPEN)
+
+    def reset(self) -> None:
+        """The backend was replaced (e.g. restarted): give it a fresh chance."""
+        self.failures = 0
+        self._probing = False
+        self._move(BreakerState.CLOSED)
+
+    def _move(self, state: BreakerState) -> None:
+        if state is not self.state:
+            log.warning("circuit breaker %s: %s -> %s", self.name, self.state, state, extra={"service": self.name})
+            self.state = state
+
+
+class ForwardingService(Service):
+    """Streams requests to ``backend`` (``http://host:port``), which authenticates them itself."""
+
+    auth_scheme = "none"
+    error_format = "xml"
+
+    def __init__(
+        self,
+        name: str,
+        backend: str,
+        error_format: str = "xml",
+        breaker: CircuitBreaker | None = None,
+        timeout: float = 60.0,
+        details: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.name = name
+        self.backend = backend.rstrip("/")
+        self.error_format = error_format
+        self.breaker = breaker or CircuitBreaker(name)
+        self._details = details
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=3.0),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def retarget(self, backend: str) -> None:
+        """The backend moved (a restarted container gets a new published port)."""
+        backend = backend.rstrip("/")
+        if backend != self.backend:
+            log.info("service %s now forwards to %s", self.name, backend, extra={"service": self.name})
+            self.backend = backend
+        self.breaker.reset()
+
+    def resolve(self, method: str, target: RequestTarget, query: Mapping[str, str]) -> Operation:
+        # The backend names and authorizes the operation; the gateway only needs a label.
+        kind = query.get("comp") or query.get("restype") or ""
+        return Operation(name=f"{method} {kind}".strip(), anonymous=True)
+
+    async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if not self.breaker.allow():
+            raise ServerBusy(f"The service '{self.name}' is not answering; retry later.", headers=_RETRY_AFTER)
+        request = self._client.build_request(
+            scope["method"],
+            self.backend + _raw_target(scope),
+            headers=_request_headers(scope),
+            content=_body(receive) if _has_body(scope) else None,
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except (httpx.TransportError, OSError) as exc:
+            self.breaker.failure()
+            log.warning("forwarding to %s failed: %s", self.backend, exc, extra={"service": self.name})
+            raise ServerBusy(f"The service '{self.name}' is not answering; retry later.", headers=_RETRY_AFTER) from None
+        self.breaker.success()
+        try:
+            headers = [
+                (k, v) for k, v in response.headers.raw if k.lower() not in _HOP_BY_HOP | _GATEWAY_SET
+            ]
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            async for chunk in response.aiter_raw():
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+    async def stop(self) -> None:
+        await self._client.aclose()
+
+    def health(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"backend": self.backend, "circuit": str(self.breaker.state)}
+        if self._details is not None:
+            info.update(self._details())
+        return info
+
+
+def _raw_target(scope: dict) -> str:
+    # raw_path keeps the client's percent-encoding, which SharedKey signatures cover.
+    path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string") or b""
+    return (path + (b"?" + query if query else b"")).decode("latin-1")
+
+
+def _request_headers(scope: dict) -> list[tuple[bytes, bytes]]:
+    # Host is kept: path-style URLs keep their account segment and hostname-style
+    # requests keep the account in the Host, where the backend looks for it.
+    return [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP]
+
+
+def _has_body(scope: dict) -> bool:
+    for key, value in scope["headers"]:
+        name = key.lower()
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+async def _body(receive: Callable) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+class TcpPassThrough:
+    """Listens on ``host:port`` and pipes every connection to the backend, both ways."""
+
+    def __init__(self, name: str, host: str, port: int, backend: Callable[[], tuple[str, int]]) -> None:
+        self.name = name
+        self.host, self.port = host, port
+        self.backend = backend
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            host, port = self.backend()
+            try:
+                up_reader, up_writer = await asyncio.open_connection(host, port)
+            except OSError as exc:
+                log.warning("%s: backend %s:%d refused: %s", self.name, host, port, exc, extra={"service": self.name})
+                return
+            try:
+                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            finally:
+                up_writer.close()
+        finally:
+            writer.close()
+            if task is not None:
+                self._tasks.discard(task)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        with contextlib.suppress(OSError, RuntimeError):
+            if writer.can_write_eof():
+                writer.write_eof()

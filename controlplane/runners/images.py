@@ -1,0 +1,198 @@
+"""The images Docker mode runs, and how to build them on a machine without a registry.
+
+``localzure/base`` comes from debootstrap + ``docker import`` (images/base/build.sh);
+``localzure/azurite`` and ``localzure/controlplane`` are built on it from ``images/``.
+The control-plane image installs the project from wheels made here on the host, so the
+build itself needs no package index.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from controlplane.runners.engine import DockerEngine, EngineError, ImageUnavailable
+
+log = logging.getLogger(__name__)
+
+BASE_IMAGE = "localzure/base:bookworm"
+AZURITE_IMAGE = "mcr.microsoft.com/azure-storage/azurite"
+"""Microsoft's official image: the default for blob, queue and table in Docker mode."""
+LOCAL_AZURITE_IMAGE = "localzure/azurite:latest"
+"""The equivalent built here when the official one cannot be pulled."""
+CONTROLPLANE_IMAGE = "localzure/controlplane:latest"
+"""The control plane and every adapter; custom services run ``python -m adapters.<name>`` in it."""
+
+AZURITE_VERSION = "3.35.0"
+"""The last azurite release that runs on Debian bookworm's node 18."""
+IMAGES_DIR = Path(__file__).resolve().parents[2] / "images"
+PYTHON_VERSION = "3.11"
+"""Debian bookworm's python3: the wheels staged for the image must match it."""
+
+Progress = Callable[[str], None]
+
+
+def default_ca_bundle() -> Path | None:
+    for candidate in (os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    try:
+        import certifi
+
+        return Path(certifi.where())
+    except ImportError:
+        return None
+
+
+class ImageBuilder:
+    """Builds LocalZure's images, each at most once per builder, with visible progress."""
+
+    def __init__(
+        self,
+        engine: DockerEngine,
+        base_image: str = BASE_IMAGE,
+        ca_bundle: Path | None = None,
+        progress: Progress | None = None,
+        images_dir: Path = IMAGES_DIR,
+    ) -> None:
+        self.engine = engine
+        self.base_image = base_image
+        self.ca_bundle = ca_bundle or default_ca_bundle()
+        self.progress = progress or (lambda line: log.info("%s", line))
+        self.images_dir = images_dir
+        self._lock = threading.Lock()
+
+    @property
+    def can_build(self) -> bool:
+        return (self.images_dir / "localzure" / "Dockerfile").is_file()
+
+    def build_all(self, force: bool = False) -> list[str]:
+        built = []
+        for image, build in ((LOCAL_AZURITE_IMAGE, self.build_azurite), (CONTROLPLANE_IMAGE, self.build_controlplane)):
+            if force or not self.engine.has_image(image):
+                build()
+                built.append(image)
+            else:
+                self.progress(f"{image} exists; skipping (images build --force rebuilds)")
+        return built
+
+    def obtain(self, image: str, build: bool) -> str:
+        """A usable local image for ``image``: present, pulled, or built (when ``build``).
+
+        The official Azurite image that cannot be pulled is replaced by the local build.
+        Raises ImageUnavailable naming what was tried.
+        """
+        with self._lock:
+            if self.engine.has_image(image):
+                return image
+            buildable = {CONTROLPLANE_IMAGE: self.build_controlplane, LOCAL_AZURITE_IMAGE: self.build_azurite}
+            if image in buildable:
+                if not build:
+                    raise ImageUnavailable(f"image {image} is missing (build it: localzure-cp images build)")
+                buildable[image]()
+                return image
+            try:
+                self.progress(f"pulling {image}")
+                self.engine.pull(image)
+                return image
+            except ImageUnavailable as exc:
+                if not image.startswith(AZURITE_IMAGE):
+                    raise
+                pull_error = exc
+            if self.engine.has_image(LOCAL_AZURITE_IMAGE):
+                log.warning("%s; using the locally built %s", pull_error, LOCAL_AZURITE_IMAGE)
+                return LOCAL_AZURITE_IMAGE
+            if not build:
+                raise ImageUnavailable(f"{pull_error}, and {LOCAL_AZURITE_IMAGE} is missing (localzure-cp images build)")
+            log.warning("%s; building %s instead", pull_error, LOCAL_AZURITE_IMAGE)
+            self.build_azurite()
+            return LOCAL_AZURITE_IMAGE
+
+    # --- the builds --------------------------------------------------------------------
+
+    def ensure_base(self) -> None:
+        if self.engine.has_image(self.base_image):
+            return
+        if self.base_image != BASE_IMAGE:
+            self.progress(f"pulling base image {self.base_image}")
+            self.engine.pull(self.base_image)
+            return
+        script = self.images_dir / "base" / "build.sh"
+        self.progress(f"building base image {self.base_image} ({script})")
+        self._run([str(script), self.base_image], f"base image {self.base_image}")
+
+    def build_azurite(self) -> None:
+        self.ensure_base()
+        with tempfile.TemporaryDirectory(prefix="localzure-azurite.") as tmp:
+            context = Path(tmp)
+            shutil.copy(self.images_dir / "azurite" / "Dockerfile", context / "Dockerfile")
+            bundle = context / "ca-bundle.crt"
+            if self.ca_bundle is not None:
+                shutil.copy(self.ca_bundle, bundle)
+            else:
+                bundle.write_text("")
+            staged = context / "staged"
+            staged.mkdir()
+            npm = shutil.which("npm")
+            if npm is not None:
+                self.progress(f"installing azurite@{AZURITE_VERSION} with the host's npm")
+                command = [npm, "install", "--prefix", str(staged), "--omit=dev", "--no-audit", "--no-fund"]
+                if self.ca_bundle is not None:
+                    command += ["--cafile", str(self.ca_bundle)]
+                try:
+                    self._run([*command, f"azurite@{AZURITE_VERSION}"], "azurite (npm)")
+                except EngineError as exc:
+                    self.progress(f"{exc}; installing it inside the image instead")
+                    shutil.rmtree(staged)
+                    staged.mkdir()
+            self._build(context, LOCAL_AZURITE_IMAGE, {"AZURITE_VERSION": AZURITE_VERSION})
+
+    def build_controlplane(self) -> None:
+        self.ensure_base()
+        with tempfile.TemporaryDirectory(prefix="localzure-controlplane.") as tmp:
+            context = Path(tmp)
+            source = self.images_dir / "localzure"
+            for name in ("Dockerfile", "healthcheck.py"):
+                shutil.copy(source / name, context / name)
+            self.stage_wheels(context / "wheels")
+            self._build(context, CONTROLPLANE_IMAGE)
+
+    def stage_wheels(self, target: Path) -> None:
+        """The project's wheel and its dependencies' wheels for the image's Python and machine."""
+        target.mkdir(parents=True, exist_ok=True)
+        project = self.images_dir.parent
+        self.progress(f"building the localzure wheel from {project}")
+        pip = [sys.executable, "-m", "pip"]
+        self._run([*pip, "wheel", "--no-deps", "--quiet", "-w", str(target), str(project)], "the localzure wheel")
+        wheel = next(target.glob("localzure-*.whl"))
+        machine = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine().lower(), platform.machine().lower())
+        platforms = [f"manylinux_2_{minor}_{machine}" for minor in (36, 34, 31, 28, 27, 24, 17)]
+        platforms += [f"manylinux2014_{machine}", "linux_" + machine]
+        self.progress(f"downloading dependency wheels for python {PYTHON_VERSION} ({machine})")
+        command = [*pip, "download", "--quiet", "-d", str(target), "--only-binary=:all:"]
+        command += ["--python-version", PYTHON_VERSION, "--implementation", "cp"]
+        for name in platforms:
+            command += ["--platform", name]
+        self._run([*command, str(wheel)], "dependency wheels")
+
+    def _build(self, context: Path, tag: str, args: dict[str, str] | None = None) -> None:
+        self.progress(f"building {tag} on {self.base_image}")
+        self.engine.build(context, tag, {"BASE_IMAGE": self.base_image, **(args or {})}, self.progress)
+        self.progress(f"built {tag}")
+
+    def _run(self, command: list[str], what: str) -> None:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.strip():
+                self.progress(line.rstrip())
+        if process.wait() != 0:
+            raise EngineError(f"building {what} failed (exit {process.returncode}): {' '.join(command)}")
