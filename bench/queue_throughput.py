@@ -31,8 +31,9 @@ def account_sas() -> str:
         ACCOUNT,
         KEY,
         resource_types=ResourceTypes(service=True, container=True, object=True),
-        permission=AccountSasPermissions(read=True, write=True, delete=True, list=True, add=True, create=True,
-                                         update=True, process=True),
+        permission=AccountSasPermissions(
+            read=True, write=True, delete=True, list=True, add=True, create=True, update=True, process=True
+        ),
         expiry=datetime.now(UTC) + timedelta(hours=2),
     )
 
@@ -63,9 +64,7 @@ async def drive(target: Target, seconds: float, clients: int) -> tuple[float, in
                 if not ids:
                     errors += 1
                     continue
-                async with session.delete(
-                    f"{queue}/messages/{ids[0]}?popreceipt={receipts[0]}&{sas}"
-                ) as response:
+                async with session.delete(f"{queue}/messages/{ids[0]}?popreceipt={receipts[0]}&{sas}") as response:
                     await response.read()
                     if response.status == 204:
                         done += 1

@@ -60,9 +60,23 @@ def localzure(service: str) -> Iterator[Target]:
     env = {**os.environ, f"LOCALZURE_SERVICES__{service.upper()}__PORT": str(port), "LOCALZURE_LOG_LEVEL": "WARNING"}
     began = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "controlplane", "start", "--mode", "host", "--services", service,
-         "--data-dir", str(data), "--port", str(edge)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "controlplane",
+            "start",
+            "--mode",
+            "host",
+            "--services",
+            service,
+            "--data-dir",
+            str(data),
+            "--port",
+            str(edge),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         while not _healthy(edge):
@@ -93,9 +107,18 @@ def azurite(service: str) -> Iterator[Target]:
     port = free_port()
     began = time.monotonic()
     process = subprocess.Popen(
-        [str(binary), "--location", str(data), f"--{service}Port", str(port), "--skipApiVersionCheck", "--loose",
-         "--silent"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(binary),
+            "--location",
+            str(data),
+            f"--{service}Port",
+            str(port),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_port(port, process)

@@ -1,0 +1,142 @@
+"""Docker mode: start-up time, and the gateway's cost against the container's own port.
+
+1. ``localzure-cp start --mode docker`` to all services healthy, images present (goal < 5 s).
+2. 1 KiB reads through the gateway against the same Azurite container's published port
+   directly, in one run (goal: ratio >= 0.9): Get Blob when the blob adapter is installed,
+   else Peek Messages of one 1 KiB queue message.
+
+    python -m bench.docker_mode [--seconds 10] [--clients 16] [--starts 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import httpx
+
+from bench.targets import ACCOUNT, KEY
+from tests.support import free_port
+
+
+def start_control_plane(data_dir: Path, services: list[str]) -> tuple[subprocess.Popen[bytes], int, float]:
+    edge = free_port()
+    env = {**os.environ, **{f"LOCALZURE_SERVICES__{s.upper()}__PORT": str(free_port()) for s in services}}
+    began = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controlplane", "start", "--mode", "docker", "--data-dir", str(data_dir),
+         "--port", str(edge), "--log-level", "WARNING"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"control plane exited {process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{edge}/_localzure/health", timeout=1).json()["status"] == "healthy":
+                return process, edge, time.monotonic() - began
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+async def drive(url: str, headers: dict[str, str], seconds: float, clients: int) -> tuple[float, int]:
+    done = errors = 0
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        deadline = time.monotonic() + seconds
+
+        async def worker() -> None:
+            nonlocal done, errors
+            while time.monotonic() < deadline:
+                async with session.get(url) as response:
+                    body = await response.read()
+                    if response.status == 200 and len(body) >= 1024:
+                        done += 1
+                    else:
+                        errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return done / seconds, errors
+
+
+def prepare(service: str, gateway: str) -> tuple[str, dict[str, str]]:
+    """Creates the 1 KiB object through the gateway; the path and SAS to read it."""
+    if service == "blob":
+        from azure.storage.blob import AccountSasPermissions, BlobServiceClient, ResourceTypes, generate_account_sas
+
+        client = BlobServiceClient(gateway, credential=KEY)
+        client.create_container("bench").upload_blob("one-kib", b"x" * 1024, overwrite=True)
+        path = "/bench/one-kib"
+    else:
+        from azure.storage.queue import (
+            AccountSasPermissions,
+            QueueServiceClient,
+            ResourceTypes,
+            generate_account_sas,
+        )
+
+        client = QueueServiceClient(gateway, credential=KEY)
+        client.create_queue("bench").send_message("x" * 1024)
+        path = "/bench/messages?peekonly=true"
+    sas = generate_account_sas(
+        ACCOUNT, KEY, resource_types=ResourceTypes(service=True, container=True, object=True),
+        permission=AccountSasPermissions(read=True, list=True, process=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    joiner = "&" if "?" in path else "?"
+    return f"{path}{joiner}{sas}", {"x-ms-version": "2021-02-12"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--starts", type=int, default=3)
+    args = parser.parse_args()
+    from controlplane.registry import discover
+
+    services = list(discover())
+    with tempfile.TemporaryDirectory() as tmp:
+        times = []
+        for i in range(args.starts):
+            process, edge, took = start_control_plane(Path(tmp) / f"data{i}", services)
+            times.append(took)
+            if i < args.starts - 1:
+                stop(process)
+        print(f"start --mode docker to healthy ({', '.join(services)}): "
+              + ", ".join(f"{t:.2f}s" for t in times) + f" (best {min(times):.2f}s)")
+        try:
+            service = "blob" if "blob" in services else "queue"
+            info = httpx.get(f"http://127.0.0.1:{edge}/_localzure/services/{service}").json()
+            gateway = f"http://127.0.0.1:{info['port']}/{ACCOUNT}"
+            direct_port = next(iter(info["container"]["ports"].values())).split(":")[1]
+            direct = f"http://127.0.0.1:{direct_port}/{ACCOUNT}"
+            path, headers = prepare(service, gateway)
+            what = "Get Blob" if service == "blob" else "Peek Messages"
+            asyncio.run(drive(direct + path, headers, 1, args.clients))  # warm-up
+            via, via_errors = asyncio.run(drive(gateway + path, headers, args.seconds, args.clients))
+            raw, raw_errors = asyncio.run(drive(direct + path, headers, args.seconds, args.clients))
+            print(f"1 KiB {what}, {args.clients} clients, {args.seconds:.0f}s each")
+            print(f"  through the gateway : {via:8.0f} req/s ({via_errors} errors)")
+            print(f"  container directly  : {raw:8.0f} req/s ({raw_errors} errors)")
+            print(f"  ratio               : {via / raw:.2f} (goal >= 0.9)")
+        finally:
+            stop(process)
+
+
+if __name__ == "__main__":
+    main()
