@@ -33,6 +33,8 @@ class Operation:
     """The resource a service SAS must be scoped to, e.g. the queue name ('' = account level)."""
     anonymous: bool = False
     """True when the operation may be served without credentials (e.g. public blobs)."""
+    sas_allowed: bool = True
+    """False for operations only the account key may call (e.g. reading a queue's ACL)."""
 
 
 @dataclass

@@ -286,10 +286,8 @@ def _format_validation_error(error: ValidationError) -> str:
         loc = item["loc"]
         field = ".".join(str(part) for part in loc if part != "[key]")
         value = _describe_value(loc, item.get("input"))
-        if item["type"] == "extra_forbidden":
-            reason = "unknown setting"
-        else:
-            reason = item["msg"].removeprefix("Value error, ")
+        extra = item["type"] == "extra_forbidden"
+        reason = "unknown setting" if extra else item["msg"].removeprefix("Value error, ")
         lines.append(f"{field} = {value}: {reason}")
     return "\n".join(lines)
 

@@ -18,7 +18,6 @@ import logging.handlers
 import re
 import sys
 import threading
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
@@ -28,6 +27,8 @@ from typing import Any, TextIO
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
+
+from controlplane.ids import new_guid
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 service_name: ContextVar[str | None] = ContextVar("service_name", default=None)
@@ -43,7 +44,7 @@ _STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"taskName", "correlation_id", "se
 
 
 def new_correlation_id() -> str:
-    return str(uuid.uuid4())
+    return new_guid()
 
 
 # --- redaction -----------------------------------------------------------------------

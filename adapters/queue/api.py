@@ -17,7 +17,6 @@ from typing import Any
 
 from adapters.queue import xml
 from adapters.queue.errors import (
-    AuthorizationPermissionMismatch,
     InvalidMetadata,
     InvalidResourceName,
     InvalidUri,
@@ -65,7 +64,7 @@ ROUTES: dict[tuple[str, str, str], tuple[str, str, str, str]] = {
     ("GET", "queue", "|metadata"): ("GetQueueMetadata", "r", "c", "get_metadata"),
     ("HEAD", "queue", "|metadata"): ("GetQueueMetadata", "r", "c", "get_metadata"),
     ("PUT", "queue", "|metadata"): ("SetQueueMetadata", "w", "c", "set_metadata"),
-    # Only the account owner may read or set a queue's ACL: the handler refuses any SAS.
+    # Only the account owner may read or set a queue's ACL (see _OWNER_ONLY).
     ("GET", "queue", "|acl"): ("GetQueueACL", "", "c", "get_acl"),
     ("HEAD", "queue", "|acl"): ("GetQueueACL", "", "c", "get_acl"),
     ("PUT", "queue", "|acl"): ("SetQueueACL", "", "c", "set_acl"),
@@ -77,6 +76,8 @@ ROUTES: dict[tuple[str, str, str], tuple[str, str, str, str]] = {
     ("DELETE", "message", ""): ("DeleteMessage", "p", "o", "delete_message"),
 }
 _KNOWN = {(shape, variant) for _, shape, variant in ROUTES}
+# Azure lets only the account key read or set stored access policies, never a SAS.
+_OWNER_ONLY = frozenset({"GetQueueACL", "SetQueueACL"})
 
 
 def split_path(path: str) -> tuple[str, str, str]:
@@ -139,13 +140,6 @@ def _metadata(scope: dict) -> dict[str, str]:
     return metadata
 
 
-def _base_headers(scope: dict) -> list[tuple[bytes, bytes]]:
-    for key, value in scope["headers"]:
-        if key == b"x-ms-client-request-id":
-            return [(b"x-ms-client-request-id", value)]
-    return []
-
-
 async def _reply(send: Callable, status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> None:
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -203,7 +197,13 @@ class QueueService(Service):
                 raise UnsupportedHttpVerb()
             raise InvalidUri()
         name, permission, resource_type, _ = route
-        return Operation(name=name, sas_permission=permission, resource_type=resource_type, resource=queue)
+        return Operation(
+            name=name,
+            sas_permission=permission,
+            resource_type=resource_type,
+            resource=queue,
+            sas_allowed=name not in _OWNER_ONLY,
+        )
 
     async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
         context: RequestContext = scope["localzure"]
@@ -239,7 +239,7 @@ class QueueService(Service):
             f"/{account}/{next_name}" if next_name else "",
             "metadata" in include,
         )
-        await _reply(send, 200, [*_base_headers(scope), _XML], body)
+        await _reply(send, 200, [_XML], body)
 
     @staticmethod
     def _endpoint(scope: dict, context: RequestContext) -> str:
@@ -251,17 +251,17 @@ class QueueService(Service):
 
     async def get_properties(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
         body = xml.service_properties(self.store.get_service_properties(context.target.account))
-        await _reply(send, 200, [*_base_headers(scope), _XML], body)
+        await _reply(send, 200, [_XML], body)
 
     async def set_properties(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
         account = context.target.account
         body = await read_body(receive, BODY_LIMIT)
         properties = xml.parse_service_properties(body, self.store.get_service_properties(account))
         self.store.set_service_properties(account, properties)
-        await _reply(send, 202, _base_headers(scope))
+        await _reply(send, 202, [])
 
     async def get_stats(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
-        await _reply(send, 200, [*_base_headers(scope), _XML], xml.service_stats(self.store.clock()))
+        await _reply(send, 200, [_XML], xml.service_stats(self.store.clock()))
 
     # -- queues ----------------------------------------------------------------------------
 
@@ -269,16 +269,16 @@ class QueueService(Service):
         name = context.operation.resource
         check_queue_name(name)
         created = self.store.create(context.target.account, name, _metadata(scope))
-        await _reply(send, 201 if created else 204, _base_headers(scope))
+        await _reply(send, 201 if created else 204, [])
 
     async def delete_queue(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
         queue = self._queue(context)
         self.store.delete(queue.account, queue.name)
-        await _reply(send, 204, _base_headers(scope))
+        await _reply(send, 204, [])
 
     async def get_metadata(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
         queue = self._queue(context)
-        headers = _base_headers(scope)
+        headers: list[tuple[bytes, bytes]] = []
         headers.append((b"x-ms-approximate-messages-count", str(self.store.message_count(queue)).encode()))
         headers.append(_NO_CACHE)
         headers.extend((f"x-ms-meta-{k}".encode(), v.encode("latin-1", "replace")) for k, v in queue.metadata.items())
@@ -287,21 +287,19 @@ class QueueService(Service):
     async def set_metadata(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
         queue = self._queue(context)
         self.store.set_metadata(queue, _metadata(scope))
-        await _reply(send, 204, _base_headers(scope))
+        await _reply(send, 204, [])
 
     async def get_acl(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
-        _owner_only(context)
         queue = self._queue(context)
         body = xml.signed_identifiers(queue.acl)
-        await _reply(send, 200, [*_base_headers(scope), _XML, _NO_CACHE], b"" if scope["method"] == "HEAD" else body)
+        await _reply(send, 200, [_XML, _NO_CACHE], b"" if scope["method"] == "HEAD" else body)
 
     async def set_acl(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
-        _owner_only(context)
         body = await read_body(receive, BODY_LIMIT)
         # Looked up after the last await: a queue deleted meanwhile must not be written again.
         queue = self._queue(context)
         self.store.set_acl(queue, xml.parse_signed_identifiers(body))
-        await _reply(send, 204, _base_headers(scope))
+        await _reply(send, 204, [])
 
     # -- messages --------------------------------------------------------------------------
 
@@ -318,7 +316,7 @@ class QueueService(Service):
                 "visibilitytimeout", query["visibilitytimeout"], "messagettl must be greater than visibilitytimeout."
             )
         message = self.store.put_message(queue, xml.parse_message_text(body), visibility, ttl)
-        await _reply(send, 201, [*_base_headers(scope), _XML], xml.sent_messages(message))
+        await _reply(send, 201, [_XML], xml.sent_messages(message))
 
     async def get_messages(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
         queue = self._queue(context)
@@ -326,17 +324,17 @@ class QueueService(Service):
         count = _int_query(query, "numofmessages", 1, 1, 32)
         visibility = _int_query(query, "visibilitytimeout", 30, 1, SEVEN_DAYS)
         messages = self.store.get_messages(queue, count, visibility)
-        await _reply(send, 200, [*_base_headers(scope), _XML, _NO_CACHE], xml.received_messages(messages))
+        await _reply(send, 200, [_XML, _NO_CACHE], xml.received_messages(messages))
 
     async def peek_messages(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
         queue = self._queue(context)
         count = _int_query(context.query, "numofmessages", 1, 1, 32)
         messages = self.store.peek_messages(queue, count)
-        await _reply(send, 200, [*_base_headers(scope), _XML, _NO_CACHE], xml.peeked_messages(messages))
+        await _reply(send, 200, [_XML, _NO_CACHE], xml.peeked_messages(messages))
 
     async def clear_messages(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
         self.store.clear(self._queue(context))
-        await _reply(send, 204, _base_headers(scope))
+        await _reply(send, 204, [])
 
     async def update_message(self, scope: dict, receive: Callable, send: Callable, context: RequestContext) -> None:
         body = await read_body(receive, BODY_LIMIT)
@@ -352,7 +350,7 @@ class QueueService(Service):
                 "visibilitytimeout", query["visibilitytimeout"], "The visibility timeout is past the expiry time."
             )
         message = self.store.update_message(queue, message_id, receipt, visibility, text)
-        headers = _base_headers(scope)
+        headers: list[tuple[bytes, bytes]] = []
         headers.append((b"x-ms-popreceipt", message.receipt.encode()))
         headers.append((b"x-ms-time-next-visible", xml.http_date(message.visible).encode()))
         await _reply(send, 204, headers)
@@ -361,7 +359,7 @@ class QueueService(Service):
         queue = self._queue(context)
         receipt = _receipt(context.query)
         self.store.delete_message(queue, split_path(context.target.path)[2], receipt)
-        await _reply(send, 204, _base_headers(scope))
+        await _reply(send, 204, [])
 
 
 def _receipt(query: Mapping[str, str]) -> str:
@@ -371,9 +369,3 @@ def _receipt(query: Mapping[str, str]) -> str:
     if not receipt:
         raise invalid_query_value("popreceipt", receipt)
     return receipt
-
-
-def _owner_only(context: RequestContext) -> None:
-    # Azure lets only the account key read or set stored access policies, never a SAS.
-    if getattr(context.auth, "sas", None) is not None:
-        raise AuthorizationPermissionMismatch()

@@ -13,12 +13,12 @@ import base64
 import bisect
 import heapq
 import itertools
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from adapters.queue.errors import MessageNotFound, PopReceiptMismatch, QueueAlreadyExists, QueueNotFound
+from controlplane.ids import new_guid, random_bytes
 from controlplane.state.backend import StateBackend
 
 QUEUES = "queues"
@@ -32,23 +32,12 @@ NEVER = float("inf")
 _COMPACT_SLACK = 1024
 
 
-# Ids and receipts need to be unique, not secret: os.urandom is a syscall per call (tens of
-# microseconds in a VM), a seeded Mersenne Twister is not.
-_random = random.Random()
-_bits = _random.getrandbits
-
-
 def new_pop_receipt() -> str:
-    return base64.urlsafe_b64encode(_bits(96).to_bytes(12, "little")).decode()
+    return base64.urlsafe_b64encode(random_bytes(12)).decode()
 
 
 def new_message_id() -> str:
-    """A random (version 4) GUID, as Azure's message ids are."""
-    h = f"{_bits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
-
-
-_VARIANT = "89ab"
+    return new_guid()
 
 
 class Message:

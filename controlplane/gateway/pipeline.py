@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +21,7 @@ from controlplane.gateway.errors import AzureError, InternalError, ServerBusy, r
 from controlplane.gateway.http import header
 from controlplane.gateway.inflight import InFlight
 from controlplane.gateway.routing import HostRouter, route_path_style
+from controlplane.ids import new_guid
 from controlplane.logs import correlation_id, service_name
 from controlplane.state.backend import StateBackend
 
@@ -73,13 +73,17 @@ class Gateway:
         return app
 
     async def _serve(self, scope: dict, receive: Callable, send: Callable, route: Callable[[], RequestTarget]) -> None:
-        request_id = header(scope, b"x-ms-client-request-id") or str(uuid.uuid4())
+        client_request_id = header(scope, b"x-ms-client-request-id")
+        request_id = client_request_id or new_guid()
+        echo = [(b"x-ms-request-id", request_id.encode())]
+        if client_request_id is not None:
+            echo.append((b"x-ms-client-request-id", client_request_id.encode("latin-1")))
         token = correlation_id.set(request_id)
         error_format = "xml"
         service_token = None
         if not self.inflight.enter():
             busy = ServerBusy(headers={"Retry-After": _RETRY_AFTER_SECONDS})
-            await _send_error(send, busy, error_format, request_id)
+            await _send_error(send, busy, error_format, request_id, echo)
             correlation_id.reset(token)
             return
         try:
@@ -108,7 +112,7 @@ class Gateway:
                         await slot.backend.flush()
                     message["headers"] = [
                         *message.get("headers", ()),
-                        (b"x-ms-request-id", request_id.encode()),
+                        *echo,
                         (b"x-ms-version", (header(scope, b"x-ms-version") or "").encode() or _DEFAULT_VERSION),
                     ]
                 await send(message)
@@ -122,15 +126,15 @@ class Gateway:
         except AzureError as error:
             if error.status >= 500:
                 log.warning("request failed: %s", error)
-            await _send_error(send, error, error_format, request_id)
+            await _send_error(send, error, error_format, request_id, echo)
         except asyncio.CancelledError:
             # Shutdown cut the request off after the drain timeout: say so the way Azure does.
             busy = ServerBusy("The server is shutting down.", headers={"Retry-After": _RETRY_AFTER_SECONDS})
-            await _send_error(send, busy, error_format, request_id)
+            await _send_error(send, busy, error_format, request_id, echo)
             raise
         except Exception:
             log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
-            await _send_error(send, InternalError(), error_format, request_id)
+            await _send_error(send, InternalError(), error_format, request_id, echo)
         finally:
             self.inflight.leave()
             correlation_id.reset(token)
@@ -138,8 +142,11 @@ class Gateway:
                 service_name.reset(service_token)
 
 
-async def _send_error(send: Callable, error: AzureError, fmt: str, request_id: str) -> None:
+async def _send_error(
+    send: Callable, error: AzureError, fmt: str, request_id: str, echo: list[tuple[bytes, bytes]]
+) -> None:
     status, headers, body = render_error(error, fmt, request_id)
+    headers.extend(echo[1:])  # render_error sets x-ms-request-id itself
     try:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

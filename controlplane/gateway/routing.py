@@ -35,15 +35,20 @@ class HostRouter:
         if matched is None:
             raise UnknownHost(f"The host '{host}' is not a LocalZure service hostname.")
         service, account = matched
-        return RequestTarget(service=service, account=account, path=path or "/", path_style=False)
+        return RequestTarget(service=service, account=_primary(account), path=path or "/", path_style=False)
 
 
 def route_path_style(service: str, host: str, path: str, router: HostRouter) -> RequestTarget:
     """A service's own port: hostname-style if the Host names the service, else path-style."""
     matched = router.match(host)
     if matched is not None and matched[0] == service:
-        return RequestTarget(service=service, account=matched[1], path=path or "/", path_style=False)
+        return RequestTarget(service=service, account=_primary(matched[1]), path=path or "/", path_style=False)
     segment, _, rest = path.lstrip("/").partition("/")
     if not segment:
         raise InvalidUri("The requested URI does not represent any resource on the server.")
-    return RequestTarget(service=service, account=segment, path="/" + rest, path_style=True)
+    return RequestTarget(service=service, account=_primary(segment), path="/" + rest, path_style=True)
+
+
+def _primary(account: str) -> str:
+    """``<account>-secondary`` (read-access geo-redundant endpoint) is served by the account itself."""
+    return account.removesuffix("-secondary")

@@ -53,7 +53,8 @@ class LocalZureThread:
 
     def connection_string(self, service: str, account: str = WELL_KNOWN_ACCOUNT, key: str = WELL_KNOWN_KEY) -> str:
         endpoint = {"blob": "BlobEndpoint", "queue": "QueueEndpoint", "table": "TableEndpoint"}[service]
-        return f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};{endpoint}={self.url(service, account)};"
+        url = self.url(service, account)
+        return f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};{endpoint}={url};"
 
 
 def _adapter_names() -> list[str]:

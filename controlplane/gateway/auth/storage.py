@@ -15,7 +15,7 @@ from controlplane.gateway.auth.sharedkey import (
     parse_authorization,
     verify_shared_key,
 )
-from controlplane.gateway.errors import AccountNotFound
+from controlplane.gateway.errors import AccountNotFound, AuthorizationPermissionMismatch
 
 SHAREDKEY = "sharedkey"
 SHAREDKEYLITE = "sharedkeylite"
@@ -62,6 +62,8 @@ def authenticate_storage(
     token = parse_sas(request.query)
     if token is not None:
         grant = verify_sas(token, request, service, operation, key, stored_policy, now or datetime.now(UTC))
+        if not operation.sas_allowed:
+            raise AuthorizationPermissionMismatch()
         return AuthResult(
             scheme=grant.kind, account=request.account, sas=grant, table_range=grant.table_range
         )

@@ -19,6 +19,7 @@ from azure.storage.queue import (
 )
 
 from controlplane.testing.server import LocalZureThread
+from tests.support import WELL_KNOWN_KEY
 
 
 def test_service_properties_round_trip_and_partial_update(service: QueueServiceClient) -> None:
@@ -151,3 +152,14 @@ def test_acl_rejects_bad_permission(queue: QueueClient) -> None:
         queue.set_queue_access_policy({"bad": AccessPolicy(permission="rwx", expiry=datetime.now(UTC))})
     assert info.value.status_code == 400
     assert queue.get_queue_access_policy() == {}
+
+
+@pytest.mark.usefixtures("resolve_localhost")
+def test_service_stats_on_the_secondary_hostname(localzure: LocalZureThread) -> None:
+    # Stats go to the <account>-secondary host; the gateway serves it as the account itself.
+    client = QueueServiceClient(
+        f"http://devstoreaccount1.queue.localhost:{localzure.edge_port}",
+        credential={"account_name": "devstoreaccount1", "account_key": WELL_KNOWN_KEY},
+        secondary_hostname=f"devstoreaccount1-secondary.queue.localhost:{localzure.edge_port}",
+    )
+    assert client.get_service_stats()["geo_replication"]["status"] == "live"
