@@ -203,6 +203,8 @@ class Settings(BaseSettings):
     log_file_backups: int = Field(default=3, ge=0)
     data_dir: Path = Field(default_factory=lambda: Path("~/.localzure").expanduser())
     persistence: Literal["sqlite", "memory"] = "sqlite"
+    # Every acknowledged write survives kill -9 either way; fsync also makes it survive a power cut.
+    fsync: bool = False
     mode: Literal["auto", "host", "docker", "external"] = "auto"
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
     accounts: dict[AccountName, AccountKey] = Field(

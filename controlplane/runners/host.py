@@ -26,7 +26,7 @@ class HostRunner(Runner):
         # Bind first: a busy port should fail before any state is opened.
         sock = bind(settings.host, slot.port)
         try:
-            slot.backend = open_backend(settings.persistence, data_dir, "state")
+            slot.backend = open_backend(settings.persistence, data_dir, "state", settings.fsync)
             extra: Mapping[str, Any] = settings.service(slot.name).model_extra or {}
             context = ServiceContext(
                 name=slot.name,
