@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from azure.core.exceptions import ClientAuthenticationError
 from azure.storage.queue import QueueServiceClient
 
 from tests.support import WELL_KNOWN_KEY, free_port, wait_for
@@ -200,3 +201,28 @@ def test_admin_api_reports_services(instance: Instance) -> None:
     assert health["services"]["queue"]["state"] == "running"
     assert httpx.get(f"{base}/_localzure/services/nope").status_code == 404
     assert "paths" in httpx.get(f"{base}/_localzure/openapi.json").json()
+
+
+def test_config_file_changes_apply_live(instance: Instance, tmp_path: Path) -> None:
+    config = tmp_path / "localzure.yaml"
+    config.write_text("log_level: INFO\n")
+    instance.start("--config", str(config))
+    instance.wait_healthy()
+    key = "bXlhcHAtc2VjcmV0LWtleS1mb3ItdGVzdHMtMDEyMzQ1Njc4OQ=="
+    client = QueueServiceClient(f"http://127.0.0.1:{instance.queue}/myapp", credential=key)
+    with pytest.raises(ClientAuthenticationError):
+        client.create_queue("before")
+
+    config.write_text(f"log_level: INFO\naccounts:\n  myapp: {key}\nshutdown_timeout: 10\n")
+
+    def accepted() -> bool:
+        try:
+            client.create_queue("after")
+        except ClientAuthenticationError:
+            return False
+        return True
+
+    assert wait_for(accepted, timeout=15)
+    assert [q.name for q in client.list_queues()] == ["after"]
+    log = wait_for(lambda: "shutdown_timeout" in instance.server_log() and instance.server_log())
+    assert "restart" in log
