@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
+from urllib.parse import unquote_plus
 
 from controlplane.gateway.errors import RequestBodyTooLarge
 
@@ -47,3 +49,25 @@ def header(scope: dict, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def parse_query(query_string: bytes) -> dict[str, str]:
+    """Decoded query parameters, the first value of each name kept.
+
+    Each ``name=value`` piece is decoded once and remembered: a SAS token's dozen
+    percent-encoded fields repeat on every request a client makes.
+    """
+    result: dict[str, str] = {}
+    if not query_string:
+        return result
+    for piece in query_string.decode("latin-1").split("&"):
+        if piece:
+            name, value = _decode_piece(piece)
+            result.setdefault(name, value)
+    return result
+
+
+@functools.lru_cache(maxsize=8192)
+def _decode_piece(piece: str) -> tuple[str, str]:
+    name, _, value = piece.partition("=")
+    return unquote_plus(name), unquote_plus(value)

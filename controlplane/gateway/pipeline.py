@@ -12,13 +12,12 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
 
 from controlplane.adapter import RequestContext, RequestTarget, Service
 from controlplane.admin.mount import is_admin_path
 from controlplane.gateway.authenticate import authenticate
 from controlplane.gateway.errors import AzureError, InternalError, ServerBusy, render_error
-from controlplane.gateway.http import header
+from controlplane.gateway.http import header, parse_query
 from controlplane.gateway.inflight import InFlight
 from controlplane.gateway.routing import HostRouter, route_path_style
 from controlplane.ids import new_guid
@@ -96,7 +95,7 @@ class Gateway:
                 )
             error_format = service.error_format
             service_token = service_name.set(target.service)
-            query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            query = parse_query(scope["query_string"])
             method = scope["method"]
             operation = service.resolve(method, target, query)
             context = RequestContext(request_id=request_id, target=target, operation=operation, query=query)

@@ -140,8 +140,11 @@ class SqliteBackend(StateBackend):
 
     def _commit(self, batch: list[Op]) -> None:
         cur = self._conn.cursor()
+        # A lone statement is its own transaction (autocommit): no BEGIN/COMMIT round trips.
+        single = len(batch) == 1
         try:
-            cur.execute("BEGIN")
+            if not single:
+                cur.execute("BEGIN")
             for kind, ns, key, value in batch:
                 if kind == "put":
                     cur.execute("INSERT OR REPLACE INTO kv (ns, k, v) VALUES (?, ?, ?)", (ns, key, value))
@@ -149,7 +152,8 @@ class SqliteBackend(StateBackend):
                     cur.execute("DELETE FROM kv WHERE ns = ? AND k = ?", (ns, key))
                 else:
                     cur.execute("DELETE FROM kv WHERE ns = ? AND k >= ? AND k < ?", (ns, key, key + _END))
-            cur.execute("COMMIT")
+            if not single:
+                cur.execute("COMMIT")
         except sqlite3.Error as exc:
             log.error("state commit failed: %s", exc)
             if self._conn.in_transaction:

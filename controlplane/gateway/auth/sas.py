@@ -7,6 +7,7 @@ than any known uses the newest layout, so future SDKs keep working.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -291,8 +292,14 @@ def _require(token: SasToken, *names: str) -> None:
 
 
 def _check_signature(token: SasToken, key: bytes, string_to_sign: str) -> None:
-    if not signature_matches(key, [string_to_sign], token.signature):
+    if not _signed(key, string_to_sign, token.signature):
         raise auth_failed(f"Signature did not match. String to sign used was {string_to_sign}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _signed(key: bytes, string_to_sign: str, signature: str) -> bool:
+    # A client reuses one SAS for many requests: verify each distinct token once.
+    return signature_matches(key, [string_to_sign], signature)
 
 
 def _apply_policy(token: SasToken, stored_policy: StoredPolicyLookup) -> tuple[str, str, str]:
