@@ -144,8 +144,8 @@ class Adapter(ABC):
     default_port: int
     hostname_suffixes: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
-    path_style: bool = True
-    """Path-style addressing on its own port: the account is the first path segment."""
+    max_body_bytes: int | None = None
+    """Largest request body the gateway lets through to it (None: the service checks its own)."""
 
     @property
     def hostname_patterns(self) -> tuple[HostnamePattern, ...]:

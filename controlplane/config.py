@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -35,6 +35,8 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 from pydantic_settings.sources.utils import parse_env_vars
 
+from controlplane.gateway.faults import FaultRule
+from controlplane.gateway.ratelimit import RateLimitRule
 from controlplane.logs import redact
 
 logger = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ WELL_KNOWN_ACCOUNT = "devstoreaccount1"
 WELL_KNOWN_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-LIVE_FIELDS: frozenset[str] = frozenset({"log_level", "log_levels", "accounts"})
+LIVE_FIELDS: frozenset[str] = frozenset({"log_level", "log_levels", "accounts", "faults", "rate_limits"})
 """Top-level fields applied without a restart; every other change needs one."""
 
 _ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
@@ -94,6 +96,25 @@ class ServiceSettings(BaseModel):
     """None means the adapter's default port."""
     image: str | None = None
     """Container image override (Docker mode)."""
+    max_body_bytes: int | None = Field(default=None, gt=0)
+    """Largest request body the gateway lets through (None: the service's own limits)."""
+
+
+class TlsSettings(BaseModel):
+    """The local CA and HTTPS listeners: ``settings.tls``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    edge_https_port: Port | None = None
+    """An HTTPS-only edge listener on this port; None (the default) means none.
+    The edge port itself accepts TLS and CONNECT either way."""
+    dir: Path | None = None
+    """Where the CA and the server certificate live; None means ``<data_dir>/tls``."""
+
+    @field_validator("dir")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -211,13 +232,41 @@ class Settings(BaseSettings):
         default_factory=lambda: {WELL_KNOWN_ACCOUNT: WELL_KNOWN_KEY}
     )
     """Storage account name -> base64 key."""
+    auto_create_accounts: bool = False
+    """Serve unknown (well-formed) account names as if configured with ``auto_create_key``:
+    what a proxied app with a production connection string needs. Also ``accounts.auto_create``."""
+    auto_create_key: AccountKey = WELL_KNOWN_KEY
+    """The key every auto-created account has (a signature cannot be turned back into a key)."""
+    tls: TlsSettings = Field(default_factory=TlsSettings)
     shutdown_timeout: float = Field(default=30.0, gt=0)
     """Seconds allowed for draining in-flight requests and stopping services."""
+    faults: list[FaultRule] = Field(default_factory=list)
+    """Fault-injection rules (also settable at runtime: ``/_localzure/faults``)."""
+    rate_limits: list[RateLimitRule] = Field(default_factory=list)
+    """Rate limits per account, client or service; none means unlimited."""
+    metrics: bool = True
+    """Prometheus metrics at ``/_localzure/metrics``."""
+    tracing: bool = True
+    """Accept W3C ``traceparent`` and pass the trace on to backends."""
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    admin_token: str | None = None
+    """Required by mutating admin endpoints when the edge is not bound to loopback (generated if unset)."""
 
     @field_validator("data_dir", "log_file")
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accounts_auto_create(cls, data: Any) -> Any:
+        # ``accounts.auto_create`` (the name the docs use) is not an account: lift it out.
+        accounts = data.get("accounts") if isinstance(data, Mapping) else None
+        if isinstance(accounts, Mapping) and "auto_create" in accounts:
+            data, accounts = dict(data), dict(accounts)
+            data.setdefault("auto_create_accounts", accounts.pop("auto_create"))
+            data["accounts"] = accounts
+        return data
 
     @field_validator("services", mode="before")
     @classmethod
@@ -254,8 +303,16 @@ class Settings(BaseSettings):
         """The service's entry, or the defaults when the config does not mention it."""
         return self.services.get(name) or ServiceSettings()
 
-    def account_keys(self) -> dict[str, bytes]:
-        return {name: base64.b64decode(key) for name, key in self.accounts.items()}
+    def account_keys(self) -> Mapping[str, bytes]:
+        keys = {name: base64.b64decode(key) for name, key in self.accounts.items()}
+        if not self.auto_create_accounts:
+            return keys
+        from controlplane.gateway.authenticate import AutoCreatingKeys
+
+        return AutoCreatingKeys(keys, base64.b64decode(self.auto_create_key))
+
+    def tls_dir(self) -> Path:
+        return self.tls.dir if self.tls.dir is not None else self.data_dir / "tls"
 
 
 def _expand_dotted(overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from controlplane.ids import new_guid
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 service_name: ContextVar[str | None] = ContextVar("service_name", default=None)
+trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MASK = "***"
@@ -139,6 +140,8 @@ class ContextFilter(logging.Filter):
             record.correlation_id = correlation_id.get()
         if getattr(record, "service", None) is None:
             record.service = service_name.get()
+        if getattr(record, "trace_id", None) is None:
+            record.trace_id = trace_id.get()
         return True
 
 

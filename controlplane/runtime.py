@@ -18,12 +18,17 @@ from typing import Any
 from controlplane import __version__
 from controlplane.adapter import Adapter, Service
 from controlplane.admin.mount import AdminMount
+from controlplane.admin.token import is_loopback, issue_admin_token
 from controlplane.config import Settings
 from controlplane.gateway.inflight import InFlight
+from controlplane.gateway.listener import TLS, SniffingListener
+from controlplane.gateway.metrics import GatewayMetrics
 from controlplane.gateway.pipeline import Gateway
+from controlplane.gateway.proxy import ProxyPolicy
 from controlplane.gateway.routing import HostRouter
 from controlplane.runners.base import HttpListener, Runner, bind
 from controlplane.state.backend import StateBackend
+from controlplane.tls import AuthorityLoader
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +107,50 @@ class Runtime:
             self.slots[adapter.name] = ServiceSlot(
                 adapter, runner_for(self, adapter), adapter.default_port if port is None else port
             )
-        self.gateway = Gateway(self.slots, HostRouter(adapters), self.inflight, lambda: self.keys)
-        self.edge: HttpListener | None = None
+        self.metrics = GatewayMetrics() if settings.metrics else None
+        self.gateway = Gateway(
+            self.slots,
+            HostRouter(adapters),
+            self.inflight,
+            lambda: self.keys,
+            metrics=self.metrics,
+            tracing=settings.tracing,
+            max_header_bytes=settings.max_header_bytes,
+            body_limits={
+                name: limit
+                for name, slot in self.slots.items()
+                if (limit := settings.service(name).max_body_bytes or slot.adapter.max_body_bytes) is not None
+            },
+        )
+        self.admin_token = settings.admin_token
+        self.gateway.faults.replace(settings.faults)
+        self.gateway.limiter.replace(settings.rate_limits)
+        if self.metrics is not None:
+            self._export_gauges(self.metrics)
+        self.edge: SniffingListener | None = None
+        self.edge_https: SniffingListener | None = None
+        self.tls = AuthorityLoader(settings.tls_dir(), [s for a in adapters for s in a.hostname_suffixes])
+        """The local CA and server certificate, loaded (or made) in the background at start."""
         self.started_monotonic: float | None = None
         self.stop_grace = 5.0
         """Seconds the listeners give requests still running when the drain timed out."""
         self._stopped = asyncio.Event()
 
     def apply_settings(self, settings: Settings) -> None:
-        """Take settings that can change live (accounts, log levels are applied by the caller)."""
-        self.settings = settings
+        """Take settings that can change live (accounts, faults, rate limits; the caller sets log levels)."""
+        old, self.settings = self.settings, settings
         self.keys = settings.account_keys()
+        if settings.faults != old.faults:
+            self.admin_token = settings.admin_token
+        self.gateway.faults.replace(settings.faults)
+        if settings.rate_limits != old.rate_limits:
+            self.gateway.limiter.replace(settings.rate_limits)
+
+    def _export_gauges(self, metrics: GatewayMetrics) -> None:
+        metrics.active.set_function(lambda: self.inflight.count)
+        up = (ServiceState.RUNNING, ServiceState.DEGRADED)
+        for name, slot in self.slots.items():
+            metrics.service_up.labels(name).set_function(lambda slot=slot: float(slot.state in up))
 
     def on_service_state(self, listener: StateListener) -> None:
         for slot in self.slots.values():
@@ -127,6 +165,8 @@ class Runtime:
         """Start every service in order, then the edge; on a failure roll back and raise StartupError."""
         self._set(RuntimeState.STARTING)
         self.started_monotonic = time.monotonic()
+        if self.admin_token is None and not is_loopback(self.settings.host):
+            self.admin_token = issue_admin_token(self.settings.data_dir)
         admin = AdminMount(self)
         self.gateway.admin = admin
         started: list[ServiceSlot] = []
@@ -144,8 +184,7 @@ class Runtime:
             slot.set_state(ServiceState.RUNNING)
             started.append(slot)
         try:
-            self.edge = HttpListener(self.gateway.edge_app(), bind(self.settings.host, self.settings.port), "edge")
-            await self.edge.start()
+            await self._start_edge()
             admin.load()
         except Exception as exc:
             await self._stop_slots(reversed(started))
@@ -165,11 +204,33 @@ class Runtime:
             log.warning("shutdown: %d request(s) still in flight after %.1fs", self.inflight.count, timeout)
         self._set(RuntimeState.STOPPING)
         self.stop_grace = max(deadline - time.monotonic(), 0.1)
-        if self.edge is not None:
-            await self.edge.stop(self.stop_grace)
+        for listener in (self.edge, self.edge_https):
+            if listener is not None:
+                await listener.stop(self.stop_grace)
         await self._stop_slots(reversed(list(self.slots.values())))
         self._set(RuntimeState.STOPPED)
         self._stopped.set()
+
+    async def _start_edge(self) -> None:
+        """The edge port (HTTP, TLS, CONNECT proxying, one socket) and the optional HTTPS-only edge port."""
+        self.tls.start()
+        https_port = self.settings.tls.edge_https_port
+        if https_port is not None:
+            await self.tls.get()  # an HTTPS port that cannot have a certificate is a start-up failure
+        app = self.gateway.edge_app()
+        proxy = ProxyPolicy(self.gateway.router)
+        edge = SniffingListener(app, bind(self.settings.host, self.settings.port), "edge", tls=self.tls, proxy=proxy)
+        await edge.start()
+        self.edge = edge
+        if https_port is not None:
+            try:
+                sock = bind(self.settings.host, https_port)
+                https = SniffingListener(app, sock, "edge-https", tls=self.tls, proxy=proxy, protocols={TLS})
+                await https.start()
+            except BaseException:
+                await edge.stop(0.1)
+                raise
+            self.edge_https = https
 
     async def _stop_slots(self, slots: Any) -> None:
         for slot in slots:

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import StreamingResponse
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
 
 from controlplane import __version__
 from controlplane.config import redacted
+from controlplane.gateway.faults import FaultRule
+from controlplane.gateway.metrics import CONTENT_TYPE
+from controlplane.gateway.ratelimit import RateLimitRule
 from controlplane.logs import log_ring
 
 if TYPE_CHECKING:
     from controlplane.runtime import Runtime
 
 PREFIX = "/_localzure"
+
+
+class FaultRules(BaseModel):
+    rules: list[FaultRule]
+
+
+class RateLimitRules(BaseModel):
+    rules: list[RateLimitRule]
 
 
 def create_admin_app(runtime: Runtime) -> FastAPI:
@@ -57,7 +70,48 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
     async def all_logs(tail: int = Query(100, ge=0, le=10_000), follow: bool = False) -> Any:
         return await _logs(None, tail, follow)
 
-    @app.post(f"{PREFIX}/reset", summary="Wipe every service's state")
+    def authorized(
+        authorization: str | None = Header(None), x_localzure_admin_token: str | None = Header(None)
+    ) -> None:
+        token = runtime.admin_token
+        if token is None:
+            return
+        given = x_localzure_admin_token or (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "this endpoint needs the admin token (Authorization: Bearer <token>)")
+
+    mutating = [Depends(authorized)]
+
+    @app.get(f"{PREFIX}/faults", summary="Fault-injection rules with how often each matched and fired")
+    def faults() -> dict[str, Any]:
+        return {"rules": runtime.gateway.faults.describe()}
+
+    @app.post(f"{PREFIX}/faults", summary="Add fault-injection rules", dependencies=mutating)
+    def add_faults(body: FaultRules) -> dict[str, Any]:
+        added = runtime.gateway.faults.add(body.rules)
+        return {"rules": [fault.describe() for fault in added]}
+
+    @app.delete(f"{PREFIX}/faults", summary="Remove every fault-injection rule", dependencies=mutating)
+    def clear_faults() -> dict[str, Any]:
+        return {"removed": runtime.gateway.faults.clear()}
+
+    @app.get(f"{PREFIX}/rate-limits", summary="Rate-limit rules and how many requests they refused")
+    def rate_limits() -> dict[str, Any]:
+        limiter = runtime.gateway.limiter
+        return {"rules": [rule.model_dump() for rule in limiter.rules], "rejected": limiter.rejected}
+
+    @app.put(f"{PREFIX}/rate-limits", summary="Replace the rate-limit rules", dependencies=mutating)
+    def set_rate_limits(body: RateLimitRules) -> dict[str, Any]:
+        runtime.gateway.limiter.replace(body.rules)
+        return {"rules": [rule.model_dump() for rule in body.rules]}
+
+    @app.get(f"{PREFIX}/metrics", summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        if runtime.metrics is None:
+            raise HTTPException(404, "metrics are off (metrics: false in the config)")
+        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.post(f"{PREFIX}/reset", summary="Wipe every service's state", dependencies=mutating)
     async def reset() -> dict[str, Any]:
         await runtime.reset()
         return {"reset": sorted(runtime.slots)}
@@ -78,6 +132,12 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
                 if text:
                     result.setdefault(slot.name, {})[account] = text
         return result
+
+    @app.get(f"{PREFIX}/cert.pem", summary="The local CA certificate (PEM) to trust for HTTPS and the proxy")
+    async def ca_certificate() -> Response:
+        authority = await runtime.tls.get()
+        headers = {"Content-Disposition": 'attachment; filename="localzure-ca.pem"'}
+        return Response(authority.ca_pem, media_type="application/x-pem-file", headers=headers)
 
     return app
 

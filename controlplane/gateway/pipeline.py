@@ -1,7 +1,8 @@
 """The gateway's request path, assembled in one place.
 
-correlation id -> drain check -> route (hostname or port) -> resolve the operation ->
-authenticate -> the service -> durable state before the response starts.
+correlation id -> drain check -> limits on headers and body -> route (hostname or port)
+-> name the operation -> faults -> rate limit -> authenticate -> trace context -> the
+service -> durable state before the response starts -> metrics.
 Errors from any step are rendered by :func:`render_error` in the service's format.
 """
 
@@ -9,19 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from controlplane.adapter import RequestContext, RequestTarget, Service
 from controlplane.admin.mount import is_admin_path
 from controlplane.gateway.authenticate import authenticate
-from controlplane.gateway.errors import AzureError, InternalError, ServerBusy, render_error
+from controlplane.gateway.errors import AzureError, InternalError, RequestBodyTooLarge, ServerBusy, render_error
+from controlplane.gateway.faults import FaultInjector
 from controlplane.gateway.http import header, parse_query
 from controlplane.gateway.inflight import InFlight
+from controlplane.gateway.metrics import GatewayMetrics
+from controlplane.gateway.ratelimit import RateLimiter
 from controlplane.gateway.routing import HostRouter, route_path_style
+from controlplane.gateway.tracing import next_hop
 from controlplane.ids import new_guid
-from controlplane.logs import correlation_id, service_name
+from controlplane.logs import correlation_id, service_name, trace_id
 from controlplane.state.backend import StateBackend
 
 log = logging.getLogger(__name__)
@@ -38,6 +44,12 @@ class ServiceSlot(Protocol):
     backend: StateBackend | None
 
 
+class RequestHeadersTooLarge(AzureError):
+    status = 431
+    code = "RequestHeaderFieldsTooLarge"
+    message = "The request headers are larger than the server accepts."
+
+
 @dataclass
 class Gateway:
     slots: Mapping[str, ServiceSlot]
@@ -45,6 +57,13 @@ class Gateway:
     inflight: InFlight
     keys: Callable[[], Mapping[str, bytes]]
     admin: ASGI | None = None
+    faults: FaultInjector = field(default_factory=FaultInjector)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    metrics: GatewayMetrics | None = None
+    tracing: bool = True
+    max_header_bytes: int = 64 * 1024
+    body_limits: Mapping[str, int] = field(default_factory=dict)
+    """Service name -> largest request body it accepts (absent: the service decides)."""
 
     def port_app(self, name: str) -> ASGI:
         """A service's own port: path-style (or hostname-style when the Host names it)."""
@@ -79,34 +98,47 @@ class Gateway:
             echo.append((b"x-ms-client-request-id", client_request_id.encode("latin-1")))
         token = correlation_id.set(request_id)
         error_format = "xml"
-        service_token = None
         if not self.inflight.enter():
             busy = ServerBusy(headers={"Retry-After": _RETRY_AFTER_SECONDS})
             await _send_error(send, busy, error_format, request_id, echo)
             correlation_id.reset(token)
             return
+        began = time.perf_counter()
+        status = 500
+        labels = ("-", "-")
+        service_token = trace_token = None
         try:
+            self._check_headers(scope)
             target = route()
+            labels = (target.service, "-")
             slot = self.slots.get(target.service)
             service = slot.service if slot is not None else None
-            if service is None:
+            if slot is None or service is None:
                 raise ServerBusy(
                     f"The service '{target.service}' is not running.", headers={"Retry-After": _RETRY_AFTER_SECONDS}
                 )
             error_format = service.error_format
             service_token = service_name.set(target.service)
             query = parse_query(scope["query_string"])
-            method = scope["method"]
-            operation = service.resolve(method, target, query)
+            operation = service.resolve(scope["method"], target, query)
+            labels = (target.service, operation.name)
+            self._check_body(scope, target.service)
+            if self.faults:
+                await self._inject_fault(target.service, operation.name)
+            if self.limiter:
+                self._limit(scope, target, error_format)
             context = RequestContext(request_id=request_id, target=target, operation=operation, query=query)
             context.auth = authenticate(service, scope, context, self.keys())
+            if self.tracing:
+                trace_token = trace_id.set(self._trace(scope))
             scope["localzure"] = context
             started = False
 
             async def send_durably(message: dict) -> None:
-                nonlocal started
+                nonlocal started, status
                 if message["type"] == "http.response.start":
                     started = True
+                    status = message["status"]
                     if slot.backend is not None and slot.backend.pending:
                         await slot.backend.flush()
                     message["headers"] = [
@@ -123,11 +155,13 @@ class Gateway:
                     raise InternalError() from None
                 raise
         except AzureError as error:
+            status = error.status
             if error.status >= 500:
                 log.warning("request failed: %s", error)
             await _send_error(send, error, error_format, request_id, echo)
         except asyncio.CancelledError:
             # Shutdown cut the request off after the drain timeout: say so the way Azure does.
+            status = 503
             busy = ServerBusy("The server is shutting down.", headers={"Retry-After": _RETRY_AFTER_SECONDS})
             await _send_error(send, busy, error_format, request_id, echo)
             raise
@@ -136,9 +170,57 @@ class Gateway:
             await _send_error(send, InternalError(), error_format, request_id, echo)
         finally:
             self.inflight.leave()
+            elapsed = time.perf_counter() - began
+            if self.metrics is not None:
+                self.metrics.observe(labels[0], labels[1], status, elapsed)
+            log.debug("%s %s %s -> %d in %.1f ms", labels[0], labels[1], scope["path"], status, elapsed * 1000)
             correlation_id.reset(token)
             if service_token is not None:
                 service_name.reset(service_token)
+            if trace_token is not None:
+                trace_id.reset(trace_token)
+
+    def _check_headers(self, scope: dict) -> None:
+        size = 0
+        for key, value in scope["headers"]:
+            size += len(key) + len(value) + 4
+        if size > self.max_header_bytes:
+            raise RequestHeadersTooLarge()
+
+    def _check_body(self, scope: dict, service: str) -> None:
+        limit = self.body_limits.get(service)
+        if limit is None:
+            return
+        length = header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise RequestBodyTooLarge(details={"MaxLimit": str(limit)})
+
+    async def _inject_fault(self, service: str, operation: str) -> None:
+        fault = self.faults.pick(service, operation)
+        if fault is None:
+            return
+        if self.metrics is not None:
+            self.metrics.faults.labels(service, operation).inc()
+        await self.faults.inject(fault, service, operation)
+
+    def _limit(self, scope: dict, target: RequestTarget, error_format: str) -> None:
+        client = scope.get("client")
+        try:
+            self.limiter.check(
+                target.service, target.account, client[0] if client else "-", storage=error_format != "json"
+            )
+        except AzureError:
+            if self.metrics is not None:
+                self.metrics.rate_limited.labels(target.service).inc()
+            raise
+
+    @staticmethod
+    def _trace(scope: dict) -> str:
+        """Continue the caller's trace (or start one); backends see the gateway's span as parent."""
+        trace, parent = next_hop(header(scope, b"traceparent"))
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"traceparent"]
+        scope["headers"].append((b"traceparent", parent.encode()))
+        return trace
 
 
 async def _send_error(

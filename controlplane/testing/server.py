@@ -18,7 +18,9 @@ class LocalZureThread:
     def __init__(self, data_dir: Path, persistence: str = "sqlite", **settings: Any) -> None:
         from controlplane.app import build_runtime
 
-        services = {name: {"port": 0} for name in _adapter_names()}
+        services: dict[str, dict[str, Any]] = {name: {"port": 0} for name in _adapter_names()}
+        for name, overrides in settings.pop("services", {}).items():
+            services.setdefault(name, {}).update(overrides)
         cli = {"data_dir": data_dir, "persistence": persistence, "port": 0, "mode": "host", "services": services}
         cli.update(settings)
         self.settings = load_settings(cli=cli, env={})

@@ -284,7 +284,7 @@ def test_diff_settings_splits_live_and_restart():
     assert live == {"log_level", "accounts"}
     assert restart == {"port"}
     assert diff_settings(old, old) == (set(), set())
-    assert frozenset({"log_level", "log_levels", "accounts"}) == LIVE_FIELDS
+    assert frozenset({"log_level", "log_levels", "accounts", "faults", "rate_limits"}) == LIVE_FIELDS
 
 
 async def wait_for(predicate, timeout=10.0):
