@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from controlplane.gateway.protocol import AzureHttpProtocol
+
 if TYPE_CHECKING:
     from controlplane.runtime import ServiceSlot
 
@@ -96,7 +98,7 @@ class HttpListener:
             log_config=None,
             access_log=False,
             lifespan="off",
-            http="httptools",
+            http=AzureHttpProtocol,
             timeout_keep_alive=30,
         )
         self._server = _Server(config)
