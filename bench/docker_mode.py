@@ -33,9 +33,23 @@ def start_control_plane(data_dir: Path, services: list[str]) -> tuple[subprocess
     env = {**os.environ, **{f"LOCALZURE_SERVICES__{s.upper()}__PORT": str(free_port()) for s in services}}
     began = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "controlplane", "start", "--mode", "docker", "--data-dir", str(data_dir),
-         "--port", str(edge), "--log-level", "WARNING"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "controlplane",
+            "start",
+            "--mode",
+            "docker",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(edge),
+            "--log-level",
+            "WARNING",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     while True:
         if process.poll() is not None:
@@ -93,7 +107,9 @@ def prepare(service: str, gateway: str) -> tuple[str, dict[str, str]]:
         client.create_queue("bench").send_message("x" * 1024)
         path = "/bench/messages?peekonly=true"
     sas = generate_account_sas(
-        ACCOUNT, KEY, resource_types=ResourceTypes(service=True, container=True, object=True),
+        ACCOUNT,
+        KEY,
+        resource_types=ResourceTypes(service=True, container=True, object=True),
         permission=AccountSasPermissions(read=True, list=True, process=True),
         expiry=datetime.now(UTC) + timedelta(hours=1),
     )
@@ -117,8 +133,11 @@ def main() -> None:
             times.append(took)
             if i < args.starts - 1:
                 stop(process)
-        print(f"start --mode docker to healthy ({', '.join(services)}): "
-              + ", ".join(f"{t:.2f}s" for t in times) + f" (best {min(times):.2f}s)")
+        print(
+            f"start --mode docker to healthy ({', '.join(services)}): "
+            + ", ".join(f"{t:.2f}s" for t in times)
+            + f" (best {min(times):.2f}s)"
+        )
         try:
             service = "blob" if "blob" in services else "queue"
             info = httpx.get(f"http://127.0.0.1:{edge}/_localzure/services/{service}").json()

@@ -3,7 +3,8 @@
 Each of 16 concurrent clients loops: put a 1 KiB message, get one message, delete it.
 Requests carry an account SAS made once (the server verifies its signature on every
 request), so the load generator spends its CPU on HTTP, not on signing.
-Both servers persist to disk (LocalZure: SQLite, committed before each response).
+Both keep their state on disk: LocalZure commits every write to SQLite before it answers;
+Azurite writes to its ``--location`` folder on its own schedule.
 
     python -m bench.queue_throughput [--seconds 10] [--clients 16]
 """
@@ -13,68 +14,39 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import time
-from datetime import UTC, datetime, timedelta
 
 import aiohttp
-from azure.storage.queue import AccountSasPermissions, ResourceTypes, generate_account_sas
 
-from bench.targets import ACCOUNT, KEY, Target, azurite, localzure
+from bench.load import account_sas, run
+from bench.targets import Target, azurite, localzure
 
 MESSAGE = "<QueueMessage><MessageText>" + "x" * 1024 + "</MessageText></QueueMessage>"
 _ID = re.compile(r"<MessageId>([^<]+)</MessageId>")
 _RECEIPT = re.compile(r"<PopReceipt>([^<]+)</PopReceipt>")
 
 
-def account_sas() -> str:
-    return generate_account_sas(
-        ACCOUNT,
-        KEY,
-        resource_types=ResourceTypes(service=True, container=True, object=True),
-        permission=AccountSasPermissions(
-            read=True, write=True, delete=True, list=True, add=True, create=True, update=True, process=True
-        ),
-        expiry=datetime.now(UTC) + timedelta(hours=2),
-    )
-
-
 async def drive(target: Target, seconds: float, clients: int) -> tuple[float, int]:
     """Messages per second put, got and deleted, and the error count."""
     sas = account_sas()
     queue = f"{target.url}/bench"
-    headers = {"x-ms-version": "2021-02-12", "Content-Type": "application/xml"}
-    connector = aiohttp.TCPConnector(limit=clients)
-    done = errors = 0
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-        async with session.put(f"{queue}?{sas}") as response:
-            assert response.status in (201, 204), await response.text()
-        deadline = time.monotonic() + seconds
+    async with aiohttp.ClientSession() as session, session.put(f"{queue}?{sas}") as response:
+        assert response.status in (201, 204), await response.text()
 
-        async def client() -> None:
-            nonlocal done, errors
-            while time.monotonic() < deadline:
-                async with session.post(f"{queue}/messages?{sas}", data=MESSAGE) as response:
-                    await response.read()
-                    if response.status != 201:
-                        errors += 1
-                        continue
-                async with session.get(f"{queue}/messages?numofmessages=1&{sas}") as response:
-                    body = await response.text()
-                ids, receipts = _ID.findall(body), _RECEIPT.findall(body)
-                if not ids:
-                    errors += 1
-                    continue
-                async with session.delete(f"{queue}/messages/{ids[0]}?popreceipt={receipts[0]}&{sas}") as response:
-                    await response.read()
-                    if response.status == 204:
-                        done += 1
-                    else:
-                        errors += 1
+    async def step(session: aiohttp.ClientSession) -> bool:
+        async with session.post(f"{queue}/messages?{sas}", data=MESSAGE) as response:
+            await response.read()
+            if response.status != 201:
+                return False
+        async with session.get(f"{queue}/messages?numofmessages=1&{sas}") as response:
+            body = await response.text()
+        ids, receipts = _ID.findall(body), _RECEIPT.findall(body)
+        if not ids:
+            return False
+        async with session.delete(f"{queue}/messages/{ids[0]}?popreceipt={receipts[0]}&{sas}") as response:
+            await response.read()
+            return response.status == 204
 
-        began = time.monotonic()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        elapsed = time.monotonic() - began
-    return done / elapsed, errors
+    return await run(step, seconds, clients)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -53,10 +55,14 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60)
 
 
 @contextlib.contextmanager
-def localzure(service: str) -> Iterator[Target]:
+def localzure(service: str, config: dict[str, Any] | None = None, name: str = "LocalZure") -> Iterator[Target]:
     """``localzure-cp start --mode host`` with SQLite persistence in a temporary data dir."""
     data = Path(tempfile.mkdtemp(prefix="lz-bench-"))
     edge, port = free_port(), free_port()
+    extra: list[str] = []
+    if config:
+        (data / "bench.json").write_text(json.dumps(config))
+        extra = ["--config", str(data / "bench.json")]
     env = {**os.environ, f"LOCALZURE_SERVICES__{service.upper()}__PORT": str(port), "LOCALZURE_LOG_LEVEL": "WARNING"}
     began = time.monotonic()
     process = subprocess.Popen(
@@ -73,6 +79,7 @@ def localzure(service: str) -> Iterator[Target]:
             str(data),
             "--port",
             str(edge),
+            *extra,
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -83,7 +90,7 @@ def localzure(service: str) -> Iterator[Target]:
             if process.poll() is not None:
                 raise RuntimeError("LocalZure exited during start-up")
             time.sleep(0.005)
-        yield Target("LocalZure", f"http://127.0.0.1:{port}/{ACCOUNT}", process, time.monotonic() - began)
+        yield Target(name, f"http://127.0.0.1:{port}/{ACCOUNT}", process, time.monotonic() - began)
     finally:
         process.terminate()
         process.wait(30)
