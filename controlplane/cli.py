@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--ca-bundle", type=Path, help="CA bundle the builds trust (default: this machine's)")
     build.add_argument("--force", action="store_true", help="rebuild images that exist")
 
+    cert = sub.add_parser("cert", help="the local CA that HTTPS and the proxy use")
+    cert_sub = cert.add_subparsers(dest="cert_command", required=True)
+    export = cert_sub.add_parser("export", parents=[common], help="print (or write) the CA certificate PEM")
+    export.add_argument("--out", type=Path, help="write it to this file instead of printing it")
+
     hosts = sub.add_parser("hosts", parents=[common], help="/etc/hosts lines for the configured accounts")
     hosts.add_argument("--apply", action="store_true", help="write them to /etc/hosts")
     return parser
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"localzure-cp: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     command = args.command
-    if command in ("config", "images"):
+    if command in ("config", "images", "cert"):
         command = f"{command}-{getattr(args, command + '_command')}"
     handler = _COMMANDS[command]
     try:
@@ -182,7 +187,7 @@ def _stop(args: argparse.Namespace, settings: Settings) -> int:
         print(f"localzure-cp: no LocalZure running from {settings.data_dir} (no pid file)", file=sys.stderr)
         return 1
     if args.keep:
-        from controlplane.runners.docker import KEEP_FILE
+        from controlplane.runners.docker_session import KEEP_FILE
 
         (settings.data_dir / KEEP_FILE).write_text(str(pid))
     try:
@@ -330,6 +335,24 @@ def _images_build(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cert_export(args: argparse.Namespace, settings: Settings) -> int:
+    from controlplane.registry import discover
+    from controlplane.tls import export_ca
+
+    suffixes = [suffix for adapter in discover().values() for suffix in adapter.hostname_suffixes]
+    try:
+        pem = export_ca(settings.tls_dir(), suffixes)
+        if args.out is None:
+            sys.stdout.write(pem.decode("ascii"))
+            return 0
+        args.out.expanduser().write_bytes(pem)
+    except OSError as exc:
+        print(f"localzure-cp: cannot export the CA: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote the LocalZure CA certificate to {args.out}", file=sys.stderr)
+    return 0
+
+
 _COMMANDS = {
     "start": _start,
     "stop": _stop,
@@ -340,6 +363,7 @@ _COMMANDS = {
     "config-show": _config_show,
     "images-build": _images_build,
     "hosts": _hosts,
+    "cert-export": _cert_export,
 }
 
 

@@ -275,7 +275,9 @@ class Runtime:
             "status": status,
             "state": str(self.state),
             "version": __version__,
-            "services": {n: {k: s[k] for k in ("state", "mode", "endpoint")} for n, s in services.items()},
+            "services": {
+                n: {k: s[k] for k in ("state", "mode", "endpoint", "container") if k in s} for n, s in services.items()
+            },
             "uptime": round(uptime, 3),
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }

@@ -12,10 +12,12 @@ right handler takes it over with the socket exactly as the client wrote it:
   ``200`` and the same dispatch again inside, TLS with a certificate minted for the host;
 - anything else -> HTTP.
 
-HTTP is always uvicorn's own httptools protocol attached to the (possibly TLS) transport,
-so one ASGI app serves plain, TLS and tunnelled requests alike, and uvicorn's graceful
-shutdown (drain keep-alive connections, cancel what still runs after the grace period)
-covers them all.
+HTTP is always the protocol every listener uses (``runners.base.http_config``: uvicorn's
+httptools protocol with the gateway's limits) attached to the (possibly TLS) transport.
+Inside TLS the first decrypted bytes have to be read to decide; they are handed to the
+protocol with ``data_received`` after ``connection_made``. So one ASGI app serves plain,
+TLS and tunnelled requests alike, and uvicorn's graceful shutdown (close idle keep-alive
+connections, cancel what still runs after the grace period) covers them all.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import select
 import socket
 import ssl
 import time
@@ -40,7 +43,7 @@ from controlplane.gateway.proxy import (
     error_response,
     parse_connect,
 )
-from controlplane.runners.base import _Server
+from controlplane.runners.base import _Server, http_config
 from controlplane.tls import AuthorityLoader, LocalAuthority
 
 log = logging.getLogger(__name__)
@@ -91,15 +94,7 @@ class SniffingListener:
         self.amqp = amqp
         self.protocols = frozenset(protocols)
         self.first_bytes_timeout = first_bytes_timeout
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            http="httptools",
-            timeout_keep_alive=30,
-        )
-        self._server = _SniffingServer(config, self)
+        self._server = _SniffingServer(http_config(app), self)
         self._task: asyncio.Task[None] | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._sniffing: set[asyncio.Task[None]] = set()
@@ -313,6 +308,15 @@ class SniffingListener:
         return protocol
 
 
+def https_listener(
+    app: Any, sock: socket.socket, name: str, tls: AuthorityLoader, amqp: AmqpHandler | None = None
+) -> SniffingListener:
+    """A service's HTTPS port (Key Vault 8443, Cosmos 8081), with the server certificate of the
+    local CA; with ``amqp``, AMQP on the same port too (Service Bus 5672)."""
+    protocols = {TLS, AMQP} if amqp is not None else {TLS}
+    return SniffingListener(app, sock, name, tls=tls, amqp=amqp, protocols=protocols)
+
+
 class _InnerSniffer(asyncio.Protocol):
     """Inside TLS: waits for the first bytes, then becomes the HTTP protocol (or AMQP)."""
 
@@ -400,7 +404,15 @@ async def _readable(conn: socket.socket, timeout: float) -> None:
         if not ready.done():
             ready.set_result(None)
 
-    loop.add_reader(fd, wake)
+    try:
+        loop.add_reader(fd, wake)
+    except NotImplementedError:  # Windows' proactor loop has no readiness callbacks: poll
+        deadline = time.monotonic() + timeout
+        while not select.select([conn], [], [], 0)[0]:
+            if time.monotonic() > deadline:
+                raise TimeoutError from None
+            await asyncio.sleep(_POLL)
+        return
     try:
         await asyncio.wait_for(ready, timeout)
     finally:

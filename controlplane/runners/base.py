@@ -87,21 +87,25 @@ class _Server(uvicorn.Server):
         yield
 
 
+def http_config(app: Any) -> uvicorn.Config:
+    """How every listener serves HTTP (service ports and the sniffing edge alike)."""
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        http=AzureHttpProtocol,
+        timeout_keep_alive=30,
+    )
+
+
 class HttpListener:
     """One uvicorn server on a socket we bound ourselves (so errors are ours to word)."""
 
     def __init__(self, app: Any, sock: socket.socket, name: str) -> None:
         self.sock = sock
         self.name = name
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            http=AzureHttpProtocol,
-            timeout_keep_alive=30,
-        )
-        self._server = _Server(config)
+        self._server = _Server(http_config(app))
         self._task: asyncio.Task[None] | None = None
 
     @property

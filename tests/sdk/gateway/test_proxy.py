@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 from cryptography import x509
@@ -145,6 +146,38 @@ def test_blob_through_https_proxy(localzure: LocalZureThread, ca_file: Path, mon
         container.delete_container()
 
 
+def test_table_through_https_proxy(localzure: LocalZureThread, ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_proxy(monkeypatch, localzure.edge_port)
+    service = TableServiceClient.from_connection_string(
+        production_string("https"), retry_total=0, connection_verify=str(ca_file)
+    )
+    assert service.url.startswith(f"https://{ACCOUNT}.table.core.windows.net")
+    table = service.create_table(f"proxied{uuid.uuid4().hex[:12]}")
+    try:
+        table.create_entity({"PartitionKey": "p", "RowKey": "r", "value": 42})
+        assert table.get_entity("p", "r")["value"] == 42
+    finally:
+        service.delete_table(table.table_name)
+
+
+def test_localhost_names_through_http_proxy_need_no_dns(
+    localzure: LocalZureThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``*.localhost`` is unresolvable here (the guard); the proxy makes that irrelevant."""
+    _use_proxy(monkeypatch, localzure.edge_port)
+    service = QueueServiceClient(
+        account_url=f"http://{ACCOUNT}.queue.localhost:{localzure.edge_port}",
+        credential={"account_name": ACCOUNT, "account_key": WELL_KNOWN_KEY},
+        retry_total=0,
+    )
+    queue = service.create_queue(f"localhost-{uuid.uuid4().hex[:12]}")
+    try:
+        queue.send_message("no hosts file")
+        assert [m.content for m in queue.peek_messages()] == ["no hosts file"]
+    finally:
+        queue.delete_queue()
+
+
 def test_unknown_account_is_refused_without_auto_create(
     localzure: LocalZureThread, ca_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,6 +248,17 @@ def test_cli_cert_export_matches_what_is_served(localzure: LocalZureThread, ca_f
     out = tmp_path / "exported.pem"
     assert cli_main(["cert", "export", "--data-dir", str(localzure.settings.data_dir), "--out", str(out)]) == 0
     assert out.read_bytes() == ca_file.read_bytes()
+
+
+def test_cli_cert_export_prints_and_makes_a_ca_when_there_is_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["cert", "export", "--data-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("-----BEGIN CERTIFICATE-----")
+    assert printed.encode() == (tmp_path / "tls" / "ca.pem").read_bytes()
+    assert cli_main(["cert", "export", "--data-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == printed  # reused, not made again
 
 
 # ---- auto-created accounts and the HTTPS-only edge port -----------------------------------------
