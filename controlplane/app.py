@@ -76,4 +76,7 @@ class RunnerChooser:
 
 
 def build_runtime(settings: Settings, only: Iterable[str] | None = None) -> Runtime:
-    return Runtime(settings, select_adapters(settings, only), RunnerChooser(settings))
+    try:
+        return Runtime(settings, select_adapters(settings, only), RunnerChooser(settings))
+    except ValueError as exc:  # a custom route names a service that is not installed
+        raise RegistryError(str(exc)) from exc

@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -78,7 +79,20 @@ def _check_account_key(key: str) -> str:
     return key
 
 
+def _check_route(destination: str) -> str:
+    if "://" in destination:
+        url = urlsplit(destination)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("a route URL must be http:// or https:// with a host")
+        return destination
+    service, _, account = destination.partition("/")
+    if not service or (account and not _ACCOUNT_NAME.fullmatch(account)):
+        raise ValueError("a route is 'service', 'service/account' or an http(s) URL")
+    return destination
+
+
 LevelName = Annotated[str, AfterValidator(_check_level)]
+RouteDestination = Annotated[str, AfterValidator(_check_route)]
 AccountName = Annotated[str, AfterValidator(_check_account_name)]
 AccountKey = Annotated[str, AfterValidator(_check_account_key)]
 # 0 asks the OS for any free port (tests, several instances side by side).
@@ -240,6 +254,8 @@ class Settings(BaseSettings):
     tls: TlsSettings = Field(default_factory=TlsSettings)
     shutdown_timeout: float = Field(default=30.0, gt=0)
     """Seconds allowed for draining in-flight requests and stopping services."""
+    routes: dict[str, RouteDestination] = Field(default_factory=dict)
+    """Custom edge hostnames: ``hostname -> service``, ``service/account`` or ``http(s)://backend``."""
     faults: list[FaultRule] = Field(default_factory=list)
     """Fault-injection rules (also settable at runtime: ``/_localzure/faults``)."""
     rate_limits: list[RateLimitRule] = Field(default_factory=list)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections import ChainMap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,8 +26,9 @@ from controlplane.gateway.listener import TLS, SniffingListener
 from controlplane.gateway.metrics import GatewayMetrics
 from controlplane.gateway.pipeline import Gateway
 from controlplane.gateway.proxy import ProxyPolicy
-from controlplane.gateway.routing import HostRouter
+from controlplane.gateway.routing import HostRouter, url_route_service
 from controlplane.runners.base import HttpListener, Runner, bind
+from controlplane.runners.forward import ForwardingService
 from controlplane.state.backend import StateBackend
 from controlplane.tls import AuthorityLoader
 
@@ -93,6 +95,14 @@ class ServiceSlot:
                 listener(self.name, old, new)
 
 
+@dataclass
+class RouteSlot:
+    """A ``hostname -> URL`` route from the config: forwarded, with no state of its own."""
+
+    service: ForwardingService
+    backend: StateBackend | None = None
+
+
 class Runtime:
     def __init__(
         self, settings: Settings, adapters: list[Adapter], runner_for: Callable[[Runtime, Adapter], Runner]
@@ -108,9 +118,15 @@ class Runtime:
                 adapter, runner_for(self, adapter), adapter.default_port if port is None else port
             )
         self.metrics = GatewayMetrics() if settings.metrics else None
+        router = HostRouter(adapters, settings.routes)
+        self.route_slots = {
+            url_route_service(host): RouteSlot(ForwardingService(url_route_service(host), url, error_format="json"))
+            for host, url in settings.routes.items()
+            if "://" in url
+        }
         self.gateway = Gateway(
-            self.slots,
-            HostRouter(adapters),
+            ChainMap(self.slots, self.route_slots),  # type: ignore[arg-type]
+            router,
             self.inflight,
             lambda: self.keys,
             metrics=self.metrics,
@@ -208,6 +224,8 @@ class Runtime:
             if listener is not None:
                 await listener.stop(self.stop_grace)
         await self._stop_slots(reversed(list(self.slots.values())))
+        for route in self.route_slots.values():
+            await route.service.stop()
         self._set(RuntimeState.STOPPED)
         self._stopped.set()
 

@@ -86,6 +86,7 @@ class Gateway:
             if self.admin is not None and is_admin_path(path):
                 return await self.admin(scope, receive, send)
             host = header(scope, b"host") or ""
+            scope["headers"].append((b"x-original-host", host.encode("latin-1")))
             await self._serve(scope, receive, send, lambda: self.router.route(host, path))
 
         return app

@@ -5,7 +5,7 @@ The hostname table is built from the adapters' own patterns, never a fixed list.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from controlplane.adapter import Adapter, HostnamePattern, RequestTarget
 from controlplane.gateway.errors import AzureError, InvalidUri
@@ -16,14 +16,45 @@ class UnknownHost(AzureError):
     code = "InvalidUri"
 
 
+URL_ROUTE_PREFIX = "route:"
+
+
+def url_route_service(hostname: str) -> str:
+    """The pseudo-service name under which a ``hostname -> URL`` route is forwarded."""
+    return URL_ROUTE_PREFIX + hostname.lower()
+
+
 class HostRouter:
-    def __init__(self, adapters: Iterable[Adapter]) -> None:
+    """Custom routes from the config first (exact hostnames), then the adapters' patterns.
+
+    A route is ``hostname -> service``, ``hostname -> service/account`` (without an account,
+    the hostname's first label is the account) or ``hostname -> http(s)://backend``.
+    """
+
+    def __init__(self, adapters: Iterable[Adapter], routes: Mapping[str, str] | None = None) -> None:
+        adapters = list(adapters)
         self._patterns: list[tuple[HostnamePattern, str]] = [
             (pattern, adapter.name) for adapter in adapters for pattern in adapter.hostname_patterns
         ]
+        known = {adapter.name for adapter in adapters}
+        self._exact: dict[str, tuple[str, str | None]] = {}
+        for hostname, destination in (routes or {}).items():
+            hostname = hostname.lower()
+            if "://" in destination:
+                self._exact[hostname] = (url_route_service(hostname), "")
+                continue
+            service, _, account = destination.partition("/")
+            if service not in known:
+                raise ValueError(f"route {hostname} -> {destination}: no installed service '{service}'")
+            self._exact[hostname] = (service, account or None)
 
     def match(self, host: str) -> tuple[str, str] | None:
         """(service, account) for a Host header, or None."""
+        hostname = host.split(":", 1)[0].lower()
+        exact = self._exact.get(hostname)
+        if exact is not None:
+            service, account = exact
+            return service, hostname.split(".", 1)[0] if account is None else account
         for pattern, service in self._patterns:
             account = pattern.match(host)
             if account is not None:
