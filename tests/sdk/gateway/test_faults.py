@@ -8,6 +8,8 @@ import uuid
 import httpx
 import pytest
 from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import LinearRetry as BlobLinearRetry
 from azure.storage.queue import LinearRetry, QueueClient
 
 from controlplane.testing.server import LocalZureThread
@@ -74,3 +76,21 @@ def test_invalid_rules_are_refused(admin: httpx.Client) -> None:
     response = admin.post("/faults", json={"rules": [{"status": 200}]})
     assert response.status_code == 422
     assert admin.get("/faults").json() == {"rules": []}
+
+
+def test_put_blob_succeeds_on_the_third_try(localzure: LocalZureThread, admin: httpx.Client) -> None:
+    """The issue's own example: the next two PutBlob calls fail with 503, the SDK retries."""
+    service = BlobServiceClient.from_connection_string(
+        localzure.connection_string("blob"), retry_policy=BlobLinearRetry(backoff=0.2, random_jitter_range=0)
+    )
+    container = service.create_container(f"faults-{uuid.uuid4().hex[:12]}")
+    before = injected(admin, "blob", "PutBlob")
+    rule = {"service": "blob", "operation": "PutBlob", "status": 503, "error_code": "ServerBusy", "count": 2}
+    admin.post("/faults", json={"rules": [rule]})
+
+    container.upload_blob("retried.txt", b"made it")
+
+    assert container.download_blob("retried.txt").readall() == b"made it"
+    assert injected(admin, "blob", "PutBlob") - before == 2
+    [described] = admin.get("/faults").json()["rules"]
+    assert described["fired"] == 2
