@@ -1,0 +1,1 @@
+"""Azure Table Storage: tables, entities, OData queries and entity group transactions."""
