@@ -1,0 +1,496 @@
+"""Blob Storage XML: response bodies built by string formatting, request bodies parsed with expat."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from adapters.blob.errors import AzureError, InvalidXmlDocument
+from adapters.blob.models import APPEND, BLOCK, PAGE, Blob, Container
+
+DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
+MAX_ACL_IDENTIFIERS = 5
+MAX_CORS_RULES = 5
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_date_cache: dict[int, str] = {}
+
+
+class InvalidXmlNodeValue(AzureError):
+    status = 400
+    code = "InvalidXmlNodeValue"
+    message = "The value for one of the XML nodes is not in the correct format."
+
+
+def http_date(moment: float) -> str:
+    second = int(moment)
+    text = _date_cache.get(second)
+    if text is None:
+        t = time.gmtime(second)
+        text = (
+            f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+        )
+        if len(_date_cache) > 4096:
+            _date_cache.clear()
+        _date_cache[second] = text
+    return text
+
+
+def iso_time(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
+
+
+def _attr(text: str) -> str:
+    return escape(text, {'"': "&quot;"})
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _metadata(metadata: Mapping[str, str]) -> str:
+    if not metadata:
+        return "<Metadata />"
+    return "<Metadata>" + "".join(f"<{k}>{escape(v)}</{k}>" for k, v in metadata.items()) + "</Metadata>"
+
+
+def _tags(tags: Mapping[str, str]) -> str:
+    items = "".join(f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags.items())
+    return f"<Tags><TagSet>{items}</TagSet></Tags>"
+
+
+def _optional(tag: str, value: str | None) -> str:
+    return f"<{tag}>{escape(value)}</{tag}>" if value is not None else ""
+
+
+def _next_marker(marker: str) -> str:
+    return f"<NextMarker>{escape(marker)}</NextMarker>" if marker else "<NextMarker />"
+
+
+# -- containers --------------------------------------------------------------------------------
+
+
+def container_list(
+    endpoint: str,
+    containers: Iterable[Container],
+    prefix: str | None,
+    marker: str | None,
+    max_results: str | None,
+    next_marker: str,
+    include_metadata: bool,
+    lease_view: Any,
+) -> bytes:
+    parts = [f'{DECLARATION}<EnumerationResults ServiceEndpoint="{_attr(endpoint)}">']
+    parts.append(_optional("Prefix", prefix))
+    parts.append(_optional("Marker", marker))
+    parts.append(_optional("MaxResults", max_results))
+    parts.append("<Containers>")
+    for container in containers:
+        status, state, duration = lease_view(container.lease)
+        parts.append(f"<Container><Name>{escape(container.name)}</Name>")
+        if container.deleted:
+            parts.append(f"<Deleted>true</Deleted><Version>{container.id}</Version>")
+        parts.append(
+            f"<Properties><Last-Modified>{http_date(container.modified)}</Last-Modified>"
+            f"<Etag>{container.etag}</Etag><LeaseStatus>{status}</LeaseStatus><LeaseState>{state}</LeaseState>"
+        )
+        if duration:
+            parts.append(f"<LeaseDuration>{duration}</LeaseDuration>")
+        if container.public_access:
+            parts.append(f"<PublicAccess>{container.public_access}</PublicAccess>")
+        parts.append(
+            "<HasImmutabilityPolicy>false</HasImmutabilityPolicy><HasLegalHold>false</HasLegalHold>"
+            "<DefaultEncryptionScope>$account-encryption-key</DefaultEncryptionScope>"
+            "<DenyEncryptionScopeOverride>false</DenyEncryptionScopeOverride>"
+        )
+        if container.deleted:
+            parts.append(f"<DeletedTime>{http_date(container.deleted)}</DeletedTime>")
+            parts.append("<RemainingRetentionDays>1</RemainingRetentionDays>")
+        parts.append("</Properties>")
+        if include_metadata:
+            parts.append(_metadata(container.metadata))
+        parts.append("</Container>")
+    parts.append(f"</Containers>{_next_marker(next_marker)}</EnumerationResults>")
+    return "".join(parts).encode()
+
+
+def signed_identifiers(acl: Iterable[Mapping[str, str]]) -> bytes:
+    parts = [f"{DECLARATION}<SignedIdentifiers>"]
+    for entry in acl:
+        parts.append(f"<SignedIdentifier><Id>{escape(entry['id'])}</Id><AccessPolicy>")
+        for name, tag in (("start", "Start"), ("expiry", "Expiry"), ("permission", "Permission")):
+            if name in entry:
+                parts.append(f"<{tag}>{escape(entry[name])}</{tag}>")
+        parts.append("</AccessPolicy></SignedIdentifier>")
+    parts.append("</SignedIdentifiers>")
+    return "".join(parts).encode()
+
+
+_POLICY_LETTERS = "racwdxyltmeopi"
+
+
+def parse_signed_identifiers(body: bytes) -> list[dict[str, str]]:
+    if not body.strip():
+        return []
+    root = parse(body)
+    if root.tag != "SignedIdentifiers":
+        raise InvalidXmlDocument()
+    acl: list[dict[str, str]] = []
+    for node in root:
+        identifier = (node.findtext("Id") or "").strip()
+        if node.tag != "SignedIdentifier" or not identifier or len(identifier) > 64:
+            raise node_value("Id", identifier)
+        entry = {"id": identifier}
+        policy = node.find("AccessPolicy")
+        if policy is not None:
+            for name, tag in (("start", "Start"), ("expiry", "Expiry")):
+                value = (policy.findtext(tag) or "").strip()
+                if value:
+                    entry[name] = _policy_time(tag, value)
+            permission = (policy.findtext("Permission") or "").strip()
+            if permission:
+                if set(permission) - set(_POLICY_LETTERS):
+                    raise node_value("Permission", permission)
+                entry["permission"] = permission
+        acl.append(entry)
+    if len(acl) > MAX_ACL_IDENTIFIERS or len({e["id"] for e in acl}) != len(acl):
+        raise InvalidXmlDocument()
+    return acl
+
+
+def _policy_time(tag: str, value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise node_value(tag, value) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return iso_time(moment)
+
+
+# -- blobs -------------------------------------------------------------------------------------
+
+
+def blob_item(blob: Blob, include: set[str], lease_view: Any, current: bool) -> str:
+    parts = [f"<Blob><Name>{escape(blob.name)}</Name>"]
+    if blob.deleted:
+        parts.append("<Deleted>true</Deleted>")
+    if blob.snapshot:
+        parts.append(f"<Snapshot>{blob.snapshot}</Snapshot>")
+    if blob.version and "versions" in include:
+        parts.append(f"<VersionId>{blob.version}</VersionId>")
+        if current:
+            parts.append("<IsCurrentVersion>true</IsCurrentVersion>")
+    parts.append(
+        f"<Properties><Creation-Time>{http_date(blob.created)}</Creation-Time>"
+        f"<Last-Modified>{http_date(blob.modified)}</Last-Modified><Etag>{blob.etag}</Etag>"
+        f"<Content-Length>{blob.size}</Content-Length>"
+        f"<Content-Type>{escape(blob.content_type)}</Content-Type>"
+        f"<Content-Encoding>{escape(blob.content_encoding)}</Content-Encoding>"
+        f"<Content-Language>{escape(blob.content_language)}</Content-Language>"
+        f"<Content-CRC64 /><Content-MD5>{blob.content_md5}</Content-MD5>"
+        f"<Cache-Control>{escape(blob.cache_control)}</Cache-Control>"
+        f"<Content-Disposition>{escape(blob.content_disposition)}</Content-Disposition>"
+    )
+    if blob.kind == PAGE:
+        parts.append(f"<x-ms-blob-sequence-number>{blob.sequence}</x-ms-blob-sequence-number>")
+    parts.append(f"<BlobType>{blob.kind}</BlobType>")
+    if blob.kind == BLOCK:
+        parts.append(f"<AccessTier>{blob.tier or 'Hot'}</AccessTier>")
+        if not blob.tier:
+            parts.append("<AccessTierInferred>true</AccessTierInferred>")
+        else:
+            parts.append(f"<AccessTierChangeTime>{http_date(blob.tier_changed)}</AccessTierChangeTime>")
+    if not blob.snapshot and not blob.deleted:
+        status, state, duration = lease_view(blob.lease)
+        parts.append(f"<LeaseStatus>{status}</LeaseStatus><LeaseState>{state}</LeaseState>")
+        if duration:
+            parts.append(f"<LeaseDuration>{duration}</LeaseDuration>")
+    if blob.copy:
+        parts.append(_copy_properties(blob.copy))
+    if blob.kind == APPEND:
+        parts.append(f"<Sealed>{_bool(blob.sealed)}</Sealed>")
+    if blob.deleted:
+        parts.append(
+            f"<DeletedTime>{http_date(blob.deleted)}</DeletedTime><RemainingRetentionDays>1</RemainingRetentionDays>"
+        )
+    if blob.tags:
+        parts.append(f"<TagCount>{len(blob.tags)}</TagCount>")
+    parts.append("<ServerEncrypted>true</ServerEncrypted></Properties>")
+    if "metadata" in include:
+        parts.append(_metadata(blob.metadata))
+    if "tags" in include and blob.tags:
+        parts.append(_tags(blob.tags))
+    parts.append("</Blob>")
+    return "".join(parts)
+
+
+def _copy_properties(copy: Mapping[str, Any]) -> str:
+    parts = [
+        f"<CopyId>{copy['id']}</CopyId><CopySource>{escape(copy['source'])}</CopySource>"
+        f"<CopyStatus>{copy['status']}</CopyStatus><CopyProgress>{copy['progress']}</CopyProgress>"
+        f"<CopyCompletionTime>{http_date(copy['completed'])}</CopyCompletionTime>"
+    ]
+    if copy.get("description"):
+        parts.append(f"<CopyStatusDescription>{escape(copy['description'])}</CopyStatusDescription>")
+    return "".join(parts)
+
+
+def blob_list(
+    endpoint: str,
+    container: str,
+    items: Iterable[str],
+    prefixes: Iterable[str],
+    prefix: str | None,
+    marker: str | None,
+    max_results: str | None,
+    delimiter: str | None,
+    next_marker: str,
+) -> bytes:
+    parts = [
+        f'{DECLARATION}<EnumerationResults ServiceEndpoint="{_attr(endpoint)}" ContainerName="{_attr(container)}">'
+    ]
+    parts.append(_optional("Prefix", prefix))
+    parts.append(_optional("Marker", marker))
+    parts.append(_optional("MaxResults", max_results))
+    parts.append(_optional("Delimiter", delimiter))
+    parts.append("<Blobs>")
+    parts.extend(items)
+    parts.extend(f"<BlobPrefix><Name>{escape(p)}</Name></BlobPrefix>" for p in prefixes)
+    parts.append(f"</Blobs>{_next_marker(next_marker)}</EnumerationResults>")
+    return "".join(parts).encode()
+
+
+def tagged_blobs(endpoint: str, found: Iterable[tuple[str, str, Mapping[str, str]]], next_marker: str) -> bytes:
+    parts = [f'{DECLARATION}<EnumerationResults ServiceEndpoint="{_attr(endpoint)}"><Where /><Blobs>']
+    for container, name, tags in found:
+        parts.append(
+            f"<Blob><Name>{escape(name)}</Name><ContainerName>{escape(container)}</ContainerName>{_tags(tags)}</Blob>"
+        )
+    parts.append(f"</Blobs>{_next_marker(next_marker)}</EnumerationResults>")
+    return "".join(parts).encode()
+
+
+def tags_document(tags: Mapping[str, str]) -> bytes:
+    return f"{DECLARATION}{_tags(tags)}".encode()
+
+
+def parse_tags(body: bytes) -> dict[str, str]:
+    root = parse(body)
+    tag_set = root.find("TagSet") if root.tag == "Tags" else None
+    if tag_set is None:
+        raise InvalidXmlDocument()
+    tags: dict[str, str] = {}
+    for node in tag_set:
+        tags[node.findtext("Key") or ""] = node.findtext("Value") or ""
+    return tags
+
+
+# -- blocks and pages --------------------------------------------------------------------------
+
+
+def parse_block_list(body: bytes) -> list[tuple[str, str]]:
+    """[(Committed|Uncommitted|Latest, block id)] in order."""
+    root = parse(body)
+    if root.tag != "BlockList":
+        raise InvalidXmlDocument()
+    entries = []
+    for node in root:
+        if node.tag not in ("Committed", "Uncommitted", "Latest"):
+            raise InvalidXmlDocument()
+        entries.append((node.tag, (node.text or "").strip()))
+    return entries
+
+
+def block_list(committed: Iterable[tuple[str, int]], uncommitted: Iterable[tuple[str, int]] | None) -> bytes:
+    parts = [f"{DECLARATION}<BlockList>"]
+    if committed is not None:
+        parts.append("<CommittedBlocks>")
+        parts.extend(f"<Block><Name>{i}</Name><Size>{s}</Size></Block>" for i, s in committed)
+        parts.append("</CommittedBlocks>")
+    if uncommitted is not None:
+        parts.append("<UncommittedBlocks>")
+        parts.extend(f"<Block><Name>{i}</Name><Size>{s}</Size></Block>" for i, s in uncommitted)
+        parts.append("</UncommittedBlocks>")
+    parts.append("</BlockList>")
+    return "".join(parts).encode()
+
+
+def page_list(ranges: Iterable[list[int]], cleared: Iterable[list[int]] = ()) -> bytes:
+    parts = [f"{DECLARATION}<PageList>"]
+    parts.extend(f"<PageRange><Start>{s}</Start><End>{e - 1}</End></PageRange>" for s, e in ranges)
+    parts.extend(f"<ClearRange><Start>{s}</Start><End>{e - 1}</End></ClearRange>" for s, e in cleared)
+    parts.append("</PageList>")
+    return "".join(parts).encode()
+
+
+# -- service -----------------------------------------------------------------------------------
+
+_RETENTION_OFF: dict[str, Any] = {"enabled": False, "days": None}
+DEFAULT_PROPERTIES: dict[str, Any] = {
+    "logging": {"version": "1.0", "delete": False, "read": False, "write": False, "retention": _RETENTION_OFF},
+    "hour_metrics": {"version": "1.0", "enabled": False, "include_apis": None, "retention": _RETENTION_OFF},
+    "minute_metrics": {"version": "1.0", "enabled": False, "include_apis": None, "retention": _RETENTION_OFF},
+    "cors": [],
+    "default_version": None,
+    "delete_retention": _RETENTION_OFF,
+    "static_website": {"enabled": False, "index": None, "error": None, "default_index": None},
+}
+
+
+def _retention(tag: str, policy: Mapping[str, Any]) -> str:
+    days = f"<Days>{policy['days']}</Days>" if policy.get("enabled") and policy.get("days") is not None else ""
+    return f"<{tag}><Enabled>{_bool(policy.get('enabled', False))}</Enabled>{days}</{tag}>"
+
+
+def _metrics(tag: str, metrics: Mapping[str, Any]) -> str:
+    include = metrics.get("include_apis")
+    apis = f"<IncludeAPIs>{_bool(include)}</IncludeAPIs>" if metrics.get("enabled") and include is not None else ""
+    return (
+        f"<{tag}><Version>{escape(metrics['version'])}</Version><Enabled>{_bool(metrics['enabled'])}</Enabled>"
+        f"{apis}{_retention('RetentionPolicy', metrics['retention'])}</{tag}>"
+    )
+
+
+def service_properties(stored: Mapping[str, Any]) -> bytes:
+    props = {**DEFAULT_PROPERTIES, **stored}
+    log = props["logging"]
+    cors = "".join(
+        f"<CorsRule><AllowedOrigins>{escape(r['allowed_origins'])}</AllowedOrigins>"
+        f"<AllowedMethods>{escape(r['allowed_methods'])}</AllowedMethods>"
+        f"<MaxAgeInSeconds>{r['max_age']}</MaxAgeInSeconds>"
+        f"<ExposedHeaders>{escape(r['exposed_headers'])}</ExposedHeaders>"
+        f"<AllowedHeaders>{escape(r['allowed_headers'])}</AllowedHeaders></CorsRule>"
+        for r in props["cors"]
+    )
+    site = props["static_website"]
+    website = f"<StaticWebsite><Enabled>{_bool(site['enabled'])}</Enabled>"
+    if site["enabled"]:
+        website += _optional("IndexDocument", site.get("index"))
+        website += _optional("ErrorDocument404Path", site.get("error"))
+        website += _optional("DefaultIndexDocumentPath", site.get("default_index"))
+    website += "</StaticWebsite>"
+    version = _optional("DefaultServiceVersion", props.get("default_version"))
+    return (
+        f"{DECLARATION}<StorageServiceProperties>"
+        f"<Logging><Version>{escape(log['version'])}</Version><Delete>{_bool(log['delete'])}</Delete>"
+        f"<Read>{_bool(log['read'])}</Read><Write>{_bool(log['write'])}</Write>"
+        f"{_retention('RetentionPolicy', log['retention'])}</Logging>"
+        f"{_metrics('HourMetrics', props['hour_metrics'])}{_metrics('MinuteMetrics', props['minute_metrics'])}"
+        f"<Cors>{cors}</Cors>{version}{_retention('DeleteRetentionPolicy', props['delete_retention'])}"
+        f"{website}</StorageServiceProperties>"
+    ).encode()
+
+
+def parse_service_properties(body: bytes, current: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored properties after Set Blob Service Properties: omitted sections stay as they were."""
+    root = parse(body)
+    if root.tag != "StorageServiceProperties":
+        raise InvalidXmlDocument()
+    props = {**DEFAULT_PROPERTIES, **current}
+    node = root.find("Logging")
+    if node is not None:
+        props["logging"] = {
+            "version": _text(node, "Version", "1.0"),
+            "delete": _parse_bool(node, "Delete"),
+            "read": _parse_bool(node, "Read"),
+            "write": _parse_bool(node, "Write"),
+            "retention": _parse_retention(node.find("RetentionPolicy")),
+        }
+    for tag, key in (("HourMetrics", "hour_metrics"), ("MinuteMetrics", "minute_metrics")):
+        node = root.find(tag)
+        if node is not None:
+            enabled = _parse_bool(node, "Enabled")
+            include = _parse_bool(node, "IncludeAPIs") if node.find("IncludeAPIs") is not None else None
+            props[key] = {
+                "version": _text(node, "Version", "1.0"),
+                "enabled": enabled,
+                "include_apis": include if enabled else None,
+                "retention": _parse_retention(node.find("RetentionPolicy")),
+            }
+    node = root.find("Cors")
+    if node is not None:
+        rules = [_parse_cors_rule(rule) for rule in node.findall("CorsRule")]
+        if len(rules) > MAX_CORS_RULES:
+            raise node_value("Cors", f"{len(rules)} rules")
+        props["cors"] = rules
+    version = root.findtext("DefaultServiceVersion")
+    if version is not None:
+        props["default_version"] = version.strip() or None
+    node = root.find("DeleteRetentionPolicy")
+    if node is not None:
+        props["delete_retention"] = _parse_retention(node)
+    node = root.find("StaticWebsite")
+    if node is not None:
+        props["static_website"] = {
+            "enabled": _parse_bool(node, "Enabled"),
+            "index": node.findtext("IndexDocument"),
+            "error": node.findtext("ErrorDocument404Path"),
+            "default_index": node.findtext("DefaultIndexDocumentPath"),
+        }
+    return props
+
+
+def _parse_cors_rule(node: ElementTree.Element) -> dict[str, Any]:
+    max_age = _text(node, "MaxAgeInSeconds", "")
+    if not max_age.isdigit():
+        raise node_value("MaxAgeInSeconds", max_age)
+    origins = _text(node, "AllowedOrigins", "")
+    methods = _text(node, "AllowedMethods", "")
+    if not origins or not methods:
+        raise node_value("AllowedOrigins" if not origins else "AllowedMethods", "")
+    return {
+        "allowed_origins": origins,
+        "allowed_methods": methods,
+        "allowed_headers": _text(node, "AllowedHeaders", ""),
+        "exposed_headers": _text(node, "ExposedHeaders", ""),
+        "max_age": int(max_age),
+    }
+
+
+def _parse_retention(policy: ElementTree.Element | None) -> dict[str, Any]:
+    if policy is None:
+        return dict(_RETENTION_OFF)
+    if not _parse_bool(policy, "Enabled"):
+        return {"enabled": False, "days": None}
+    days = _text(policy, "Days", "")
+    if not days.isdigit() or not 1 <= int(days) <= 365:
+        raise node_value("Days", days)
+    return {"enabled": True, "days": int(days)}
+
+
+def _text(node: ElementTree.Element, tag: str, default: str) -> str:
+    value = node.findtext(tag)
+    return default if value is None else value.strip()
+
+
+def _parse_bool(node: ElementTree.Element, tag: str) -> bool:
+    value = _text(node, tag, "").lower()
+    if value not in ("true", "false"):
+        raise node_value(tag, value)
+    return value == "true"
+
+
+def service_stats(now: float) -> bytes:
+    return (
+        f"{DECLARATION}<StorageServiceStats><GeoReplication><Status>live</Status>"
+        f"<LastSyncTime>{http_date(now)}</LastSyncTime></GeoReplication></StorageServiceStats>"
+    ).encode()
+
+
+def parse(body: bytes) -> ElementTree.Element:
+    try:
+        return ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        raise InvalidXmlDocument() from None
+
+
+def node_value(name: str, value: str) -> InvalidXmlNodeValue:
+    return InvalidXmlNodeValue(details={"XmlNodeName": name, "XmlNodeValue": value})
