@@ -28,7 +28,6 @@ from controlplane.gateway.pipeline import Gateway
 from controlplane.gateway.proxy import ProxyPolicy
 from controlplane.gateway.routing import HostRouter, url_route_service
 from controlplane.runners.base import HttpListener, Runner, bind
-from controlplane.runners.forward import ForwardingService
 from controlplane.state.backend import StateBackend
 from controlplane.tls import AuthorityLoader
 
@@ -99,8 +98,14 @@ class ServiceSlot:
 class RouteSlot:
     """A ``hostname -> URL`` route from the config: forwarded, with no state of its own."""
 
-    service: ForwardingService
+    service: Service
     backend: StateBackend | None = None
+
+
+def forwarder(name: str, url: str) -> Service:
+    from controlplane.runners.forward import ForwardingService  # only configs with URL routes pay for it
+
+    return ForwardingService(name, url, error_format="json")
 
 
 class Runtime:
@@ -120,7 +125,7 @@ class Runtime:
         self.metrics = GatewayMetrics() if settings.metrics else None
         router = HostRouter(adapters, settings.routes)
         self.route_slots = {
-            url_route_service(host): RouteSlot(ForwardingService(url_route_service(host), url, error_format="json"))
+            url_route_service(host): RouteSlot(forwarder(url_route_service(host), url))
             for host, url in settings.routes.items()
             if "://" in url
         }

@@ -32,10 +32,8 @@ class AdminMount:
         self._loading: asyncio.Task[Any] | None = None
 
     def load(self) -> None:
-        """Start building the FastAPI app in a worker thread."""
-        from controlplane.admin import app
-
-        self._loading = asyncio.create_task(asyncio.to_thread(app.create_admin_app, self.runtime))
+        """Start importing and building the FastAPI app in a worker thread."""
+        self._loading = asyncio.create_task(asyncio.to_thread(_build, self.runtime))
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["path"] in HEALTH_PATHS and scope["method"] == "GET":
@@ -45,3 +43,9 @@ class AdminMount:
             assert self._loading is not None, "admin app not loading"
             self._app = await self._loading
         await self._app(scope, receive, send)
+
+
+def _build(runtime: Runtime) -> Any:
+    from controlplane.admin.app import create_admin_app
+
+    return create_admin_app(runtime)

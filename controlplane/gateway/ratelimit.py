@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from controlplane.gateway.errors import AzureError
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
 
 
 class RateLimitRule(BaseModel):
@@ -32,6 +32,8 @@ class RateLimitRule(BaseModel):
     @field_validator("limit")
     @classmethod
     def _parses(cls, value: str) -> str:
+        from limits import parse
+
         try:
             parse(value)
         except ValueError as exc:
@@ -52,8 +54,9 @@ class TooManyRequests(AzureError):
 
 
 class RateLimiter:
+    # ``limits`` is imported only once some rule exists: most runs have none.
     def __init__(self) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter: Any = None
         self._rules: list[tuple[RateLimitRule, RateLimitItem]] = []
         self.rejected = 0
 
@@ -65,6 +68,13 @@ class RateLimiter:
         return [rule for rule, _ in self._rules]
 
     def replace(self, rules: list[RateLimitRule]) -> None:
+        if not rules:
+            self._rules, self._limiter = [], None
+            return
+        from limits import parse
+        from limits.storage import MemoryStorage
+        from limits.strategies import MovingWindowRateLimiter
+
         self._rules = [(rule, parse(rule.limit)) for rule in rules]
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
