@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import os
 import signal
 import subprocess
@@ -126,6 +127,9 @@ def main() -> None:
     from controlplane.registry import discover
 
     services = list(discover())
+    # Container names are fixed (localzure-<service>): wait for Docker tests running meanwhile.
+    lock = open("/tmp/localzure-docker-tests.lock", "w")  # noqa: SIM115 - held until exit
+    fcntl.flock(lock, fcntl.LOCK_EX)
     with tempfile.TemporaryDirectory() as tmp:
         times = []
         for i in range(args.starts):
@@ -155,6 +159,12 @@ def main() -> None:
             print(f"  ratio               : {via / raw:.2f} (goal >= 0.9)")
         finally:
             stop(process)
+            from controlplane.runners.engine import DockerEngine
+
+            engine = DockerEngine.connect()
+            for name, labels in engine.managed_volumes().items():
+                if labels.get("io.localzure.data-dir", "").startswith(tmp):
+                    engine.remove_volume(name)
 
 
 if __name__ == "__main__":

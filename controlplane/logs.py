@@ -40,7 +40,7 @@ CONTROL_PLANE = "controlplane"
 """The LogRing key for records that carry no service name."""
 
 # Uvicorn logs one line per request at INFO: too chatty next to the gateway's own lines.
-_QUIET_LOGGERS = {"uvicorn.access": "WARNING"}
+_QUIET_LOGGERS = {"uvicorn.access": "WARNING", "httpx": "WARNING"}
 _STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"taskName", "correlation_id", "service"}
 
 

@@ -121,20 +121,25 @@ def azurite_spec(service: str, image: str | None = None) -> ContainerSpec:
     """One Azurite service per container, listening on all interfaces inside it."""
     port = AZURITE_PORTS[service]
     probe = (
-        "const s=require('net').connect(%d,'127.0.0.1');"
-        "s.on('connect',()=>process.exit(0));s.on('error',()=>process.exit(1))" % port
+        f"const s=require('net').connect({port},'127.0.0.1');"
+        "s.on('connect',()=>process.exit(0));s.on('error',()=>process.exit(1))"
     )
     return ContainerSpec(
         image=image or AZURITE_IMAGE,
         ports={port: service},
         command=(
             f"azurite-{service}",
-            f"--{service}Host", "0.0.0.0",
-            f"--{service}Port", str(port),
-            "--location", "/data",
+            f"--{service}Host",
+            "0.0.0.0",
+            f"--{service}Port",
+            str(port),
+            "--location",
+            "/data",
             "--loose",
             "--skipApiVersionCheck",
             "--disableTelemetry",
+            # No access log: a line per request would cost the control plane more than the request.
+            "--silent",
         ),
         healthcheck=("node", "-e", probe),
         volume_path="/data",

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
@@ -29,102 +26,23 @@ from controlplane.runners.containers import (
     judge,
     labels,
     spec_for,
-    this_owner,
     volume_name,
 )
+from controlplane.runners.docker_session import DockerSession, relay_logs
 from controlplane.runners.engine import (
-    LABEL_MANAGED,
-    LABEL_OWNER,
     ContainerConflict,
     ContainerInfo,
     CreateRequest,
-    DockerEngine,
     EngineError,
-    EventStream,
     ImageUnavailable,
 )
 from controlplane.runners.forward import ForwardingService
 from controlplane.runners.host import HostRunner
-from controlplane.runners.images import ImageBuilder
 
 if TYPE_CHECKING:
     from controlplane.runtime import Runtime, ServiceSlot
 
 log = logging.getLogger(__name__)
-container_log = logging.getLogger("controlplane.container")
-
-KEEP_FILE = "localzure.keep"
-"""``localzure-cp stop --keep`` leaves this in the data dir: stop then leaves containers running."""
-
-
-class DockerSession:
-    """What the Docker runners of one control plane share: the engine, who we are, the
-    images, one events stream and the orphan sweep."""
-
-    def __init__(self, engine: DockerEngine, data_dir: Path, build_images: bool) -> None:
-        self.engine = engine
-        self.data_dir = data_dir
-        self.owner = this_owner()
-        self.build_images = build_images
-        self.builder = ImageBuilder(engine, progress=lambda line: log.info("image build: %s", line))
-        self._swept = False
-        self._sweep_lock = threading.Lock()
-        self._handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {}
-        self._events: EventStream | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._active = 0
-
-    def sweep_orphans(self) -> list[str]:
-        """Once per session: remove managed containers whose control plane is gone."""
-        with self._sweep_lock:
-            if self._swept:
-                return []
-            self._swept = True
-            removed = []
-            for info in self.engine.managed():
-                if judge(info, self.owner) == Verdict.ORPHAN:
-                    log.warning(
-                        "removing orphan container %s (%s) left by control plane %s",
-                        info.name, info.id[:12], info.labels.get(LABEL_OWNER, "?"),
-                        extra={"container": info.name},
-                    )
-                    self.engine.remove(info.id, stop_timeout=1)
-                    removed.append(info.name)
-            return removed
-
-    def watch(self, container_id: str, handler: Callable[[str, dict[str, Any]], None]) -> None:
-        """Call ``handler(action, event)`` on the loop for each event of the container."""
-        self._handlers[container_id] = handler
-        if self._events is None:
-            self._loop = asyncio.get_running_loop()
-            self._events = self.engine.events({LABEL_MANAGED: "true", LABEL_OWNER: str(self.owner)})
-            threading.Thread(target=self._follow, args=(self._events,), name="docker-events", daemon=True).start()
-
-    def unwatch(self, container_id: str) -> None:
-        self._handlers.pop(container_id, None)
-
-    def _follow(self, events: EventStream) -> None:
-        try:
-            for event in events:
-                handler = self._handlers.get(event.get("id", ""))
-                if handler is not None and self._loop is not None and not self._loop.is_closed():
-                    self._loop.call_soon_threadsafe(handler, str(event.get("Action", "")), event)
-        except EngineError as exc:
-            log.error("lost the Docker events stream: %s", exc)
-
-    def acquire(self) -> None:
-        self._active += 1
-
-    def release(self) -> None:
-        self._active -= 1
-        if self._active <= 0:
-            if self._events is not None:
-                self._events.close()
-                self._events = None
-            (self.data_dir / KEEP_FILE).unlink(missing_ok=True)
-
-    def keep_requested(self) -> bool:
-        return (self.data_dir / KEEP_FILE).exists()
 
 
 class DockerRunner(Runner):
@@ -151,11 +69,52 @@ class DockerRunner(Runner):
         self._recovery: asyncio.Task[None] | None = None
         self._unhealthy: asyncio.Task[None] | None = None
         self._inspected = 0.0
+        self._launching: asyncio.Task[bool] | None = None
+        self._acquired = False
 
     # --- start / stop ------------------------------------------------------------------
 
     async def start(self, slot: ServiceSlot) -> None:
         self._stopping = False
+        # Every Docker-mode service's container boots now, together; each start then
+        # waits only for its own (the runtime still marks them running in order).
+        for other in self.runtime.slots.values():
+            if isinstance(other.runner, DockerRunner) and other.runner._launching is None and not other.runner._ready:
+                other.runner.launch(other)
+        try:
+            launched = await self.launch(slot)
+        except BaseException:
+            await self._fail(slot)
+            raise
+        if not launched:
+            self.mode, self._delegated = "host", True
+            await self.fallback.start(slot)
+            return
+        self.session.acquire()
+        self._acquired = True
+        try:
+            assert self.container is not None
+            self.session.watch(self.container.id, lambda action, event: self._on_event(slot, action, event))
+            await self._wait_healthy(slot, self.start_timeout)
+            error_format = "xml" if slot.name in ("blob", "queue") else "json"
+            self.forward = ForwardingService(slot.name, self._backend(), error_format)
+            slot.service = self.forward
+            sock = bind(self.runtime.settings.host, slot.port)
+            slot.listener = HttpListener(self.runtime.gateway.port_app(slot.name), sock, slot.name)
+            await slot.listener.start()
+            slot.port = slot.listener.port
+            self._ready = True
+        except BaseException:
+            await self._fail(slot)
+            raise
+
+    def launch(self, slot: ServiceSlot) -> asyncio.Task[bool]:
+        """Obtain the image and create and start the container (once); False: run in host mode."""
+        if self._launching is None:
+            self._launching = asyncio.create_task(self._prepare(slot), name=f"launch:{slot.name}")
+        return self._launching
+
+    async def _prepare(self, slot: ServiceSlot) -> bool:
         settings = self.runtime.settings.service(slot.name)
         try:
             spec = spec_for(slot.adapter, settings.model_extra or {}, settings.image)
@@ -164,29 +123,29 @@ class DockerRunner(Runner):
             image = await asyncio.to_thread(self.session.builder.obtain, spec.image, self.session.build_images)
         except ImageUnavailable as exc:
             log.warning("service %s: %s; running it in host mode", slot.name, exc, extra={"service": slot.name})
-            self.mode, self._delegated = "host", True
-            await self.fallback.start(slot)
-            return
+            return False
         self.spec = spec
-        self.session.acquire()
-        try:
-            await asyncio.to_thread(self.session.sweep_orphans)
-            self.container = await asyncio.to_thread(self._create, slot, spec, image)
-            self.session.watch(self.container.id, lambda action, event: self._on_event(slot, action, event))
-            await self._wait_healthy(slot, self.start_timeout)
-            error_format = "xml" if slot.name in ("blob", "queue") else "json"
-            self.forward = ForwardingService(slot.name, self._backend(), error_format)
-            slot.service = self.forward
-            settings_all = self.runtime.settings
-            sock = bind(settings_all.host, slot.port)
-            slot.listener = HttpListener(self.runtime.gateway.port_app(slot.name), sock, slot.name)
-            await slot.listener.start()
-            slot.port = slot.listener.port
-            self._ready = True
-        except BaseException:
-            self._stopping = True
-            await self._teardown(slot, remove=True)
-            raise
+        await asyncio.to_thread(self.session.sweep_orphans)
+        self.container = await asyncio.to_thread(self._create, slot, spec, image)
+        return True
+
+    async def _fail(self, slot: ServiceSlot) -> None:
+        """This start failed: remove our container, and those launched ahead for services
+        the runtime will now never start."""
+        self._stopping = True
+        await self._teardown(slot, remove=True)
+        for other in self.runtime.slots.values():
+            runner = other.runner
+            if isinstance(runner, DockerRunner) and runner is not self and not (runner._ready or runner._delegated):
+                await runner._discard(other)
+
+    async def _discard(self, slot: ServiceSlot) -> None:
+        if self._launching is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._launching
+        self._stopping = True
+        await self._teardown(slot, remove=True)
 
     async def stop(self, slot: ServiceSlot) -> None:
         if self._delegated:
@@ -194,9 +153,9 @@ class DockerRunner(Runner):
             return
         self._stopping = True
         keep = self.session.keep_requested()
-        await self._teardown(slot, remove=not keep)
         if keep and self.container is not None:
             log.info("keeping container %s (stop --keep)", self.container.name, extra=self._extra(slot))
+        await self._teardown(slot, remove=not keep)
 
     async def _teardown(self, slot: ServiceSlot, remove: bool) -> None:
         self._ready = False
@@ -220,7 +179,10 @@ class DockerRunner(Runner):
                     log.info("removed container %s", self.container.name, extra=self._extra(slot))
                 except EngineError as exc:
                     log.error("could not remove container %s: %s", self.container.name, exc, extra=self._extra(slot))
-        if self.spec is not None:
+        self.container = None
+        self._launching = None
+        if self._acquired:
+            self._acquired = False
             self.session.release()
 
     # --- the container -----------------------------------------------------------------
@@ -258,16 +220,22 @@ class DockerRunner(Runner):
             aliases=(slot.name,),
         )
         info = engine.create(request)
-        log.info("created container %s (%s) from %s", name, info.id[:12], image, extra={"service": slot.name, "container": name})
-        return self._launch(slot, info.id, include_past=True)
+        log.info(
+            "created container %s (%s) from %s",
+            name,
+            info.id[:12],
+            image,
+            extra={"service": slot.name, "container": name},
+        )
+        return self._attach_and_start(slot, info.id, include_past=True)
 
-    def _launch(self, slot: ServiceSlot, ident: str, include_past: bool) -> ContainerInfo:
+    def _attach_and_start(self, slot: ServiceSlot, ident: str, include_past: bool) -> ContainerInfo:
         """Attach to the container's output, then start it (so no line is missed)."""
         engine = self.session.engine
         lines = engine.attach(ident, include_past)
         info = engine.start(ident)
         threading.Thread(
-            target=_relay_logs, args=(slot.name, info.name, lines), name=f"logs:{info.name}", daemon=True
+            target=relay_logs, args=(slot.name, info.name, lines), name=f"logs:{info.name}", daemon=True
         ).start()
         return info
 
@@ -357,7 +325,11 @@ class DockerRunner(Runner):
                     self.restarts += 1
                     number = attempt.retry_state.attempt_number
                     log.warning(
-                        "restarting %s (attempt %d of %d): %s", self._name(), number, self.restart_attempts, reason,
+                        "restarting %s (attempt %d of %d): %s",
+                        self._name(),
+                        number,
+                        self.restart_attempts,
+                        reason,
                         extra=self._extra(slot),
                     )
                     slot.set_state(ServiceState.STARTING)
@@ -371,8 +343,13 @@ class DockerRunner(Runner):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.error("giving up on %s after %d attempt(s): %s", self._name(), self.restart_attempts, exc,
-                      extra=self._extra(slot))
+            log.error(
+                "giving up on %s after %d attempt(s): %s",
+                self._name(),
+                self.restart_attempts,
+                exc,
+                extra=self._extra(slot),
+            )
             slot.set_state(ServiceState.FAILED, error=f"{reason}; restart failed: {exc}")
         finally:
             self._recovery = None
@@ -386,7 +363,7 @@ class DockerRunner(Runner):
             return self._create(slot, self.spec, self.container.image)
         if info.status == "running":
             engine.kill(info.id)
-        return self._launch(slot, info.id, include_past=False)
+        return self._attach_and_start(slot, info.id, include_past=False)
 
     # --- reporting ---------------------------------------------------------------------
 
@@ -420,19 +397,3 @@ class DockerRunner(Runner):
                 "circuit": str(self.forward.breaker.state) if self.forward is not None else None,
             }
         }
-
-
-def _relay_logs(service: str, container: str, lines: Iterator[tuple[str, str]]) -> None:
-    """Each line of a container's output becomes a record of the control plane's log."""
-    for stream, line in lines:
-        if not line.strip():
-            continue
-        level, message = logging.INFO, line
-        if line.startswith("{"):
-            with contextlib.suppress(ValueError, TypeError, AttributeError):
-                record = json.loads(line)
-                message = str(record.get("message", line))
-                level = logging.getLevelName(str(record.get("level", "INFO")).upper())
-                if not isinstance(level, int):
-                    level = logging.INFO
-        container_log.log(level, "%s", message, extra={"service": service, "container": container, "stream": stream})

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controlplane.runners.streams import EventStream, output_lines
+
 log = logging.getLogger(__name__)
 
 NETWORK = "localzure"
@@ -20,6 +22,9 @@ LABEL_MANAGED = "io.localzure.managed"
 LABEL_SERVICE = "io.localzure.service"
 LABEL_OWNER = "io.localzure.owner"
 LABEL_DATA = "io.localzure.data-dir"
+
+
+_NETWORK_LOCK = threading.Lock()
 
 
 class EngineError(Exception):
@@ -134,6 +139,18 @@ class DockerEngine:
             raise _wrap(f"inspect image {image}", exc) from None
         return True
 
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        """The image's labels, or None when it is not here."""
+        import docker.errors as derr
+
+        try:
+            raw = self._client.api.inspect_image(image)
+        except derr.ImageNotFound:
+            return None
+        except Exception as exc:
+            raise _wrap(f"inspect image {image}", exc) from None
+        return dict((raw.get("Config") or {}).get("Labels") or {})
+
     def pull(self, image: str) -> None:
         try:
             self._client.images.pull(image)
@@ -141,12 +158,23 @@ class DockerEngine:
             raise ImageUnavailable(f"cannot pull {image}: {_wrap('pull', exc)}") from None
 
     def build(
-        self, context: Path, tag: str, buildargs: Mapping[str, str], progress: Callable[[str], None]
+        self,
+        context: Path,
+        tag: str,
+        buildargs: Mapping[str, str],
+        progress: Callable[[str], None],
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         """Builds ``context``'s Dockerfile, streaming the build log line by line to ``progress``."""
         try:
             stream = self._client.api.build(
-                path=str(context), tag=tag, buildargs=dict(buildargs), rm=True, forcerm=True, decode=True
+                path=str(context),
+                tag=tag,
+                buildargs=dict(buildargs),
+                rm=True,
+                forcerm=True,
+                decode=True,
+                labels=dict(labels or {}),
             )
             for chunk in stream:
                 if "error" in chunk:
@@ -163,13 +191,20 @@ class DockerEngine:
     def import_image(self, tarball: Any, tag: str, changes: list[str]) -> None:
         repository, _, version = tag.partition(":")
         try:
-            self._client.api.import_image_from_stream(tarball, repository=repository, tag=version or "latest", changes=changes)
+            self._client.api.import_image_from_stream(
+                tarball, repository=repository, tag=version or "latest", changes=changes
+            )
         except Exception as exc:
             raise _wrap(f"import {tag}", exc) from None
 
     # --- networks and volumes --------------------------------------------------------
 
     def ensure_network(self, name: str = NETWORK) -> None:
+        # The engine allows two networks of one name: creating them from two threads would.
+        with _NETWORK_LOCK:
+            self._ensure_network(name)
+
+    def _ensure_network(self, name: str) -> None:
         try:
             if not self._client.networks.list(names=[name]):
                 self._client.networks.create(name, driver="bridge", labels={LABEL_MANAGED: "true"})
@@ -187,6 +222,14 @@ class DockerEngine:
                 self._client.volumes.create(name, labels=dict(labels))
         except Exception as exc:
             raise _wrap(f"volume {name}", exc) from None
+
+    def managed_volumes(self) -> dict[str, dict[str, str]]:
+        """Volume name -> labels, for every volume LocalZure made."""
+        try:
+            found = self._client.api.volumes(filters={"label": f"{LABEL_MANAGED}=true"}).get("Volumes") or []
+        except Exception as exc:
+            raise _wrap("list volumes", exc) from None
+        return {v["Name"]: dict(v.get("Labels") or {}) for v in found}
 
     def remove_volume(self, name: str) -> None:
         import docker.errors as derr
@@ -279,7 +322,8 @@ class DockerEngine:
                 self._client.api.stop(ident, timeout=stop_timeout)
             except derr.NotFound:
                 return
-            self._client.api.remove_container(ident, force=True)
+            # v=True: the image's anonymous volumes go with it; named (data) volumes stay.
+            self._client.api.remove_container(ident, force=True, v=True)
         except derr.NotFound:
             return
         except Exception as exc:
@@ -307,49 +351,7 @@ class DockerEngine:
             frames = self._client.api.attach(ident, stream=True, logs=include_past, demux=True)
         except Exception as exc:
             raise _wrap(f"logs of {ident}", exc) from None
-        return _lines(ident, frames)
-
-
-def _lines(ident: str, frames: Iterator[tuple[bytes | None, bytes | None]]) -> Iterator[tuple[str, str]]:
-    pending = {"stdout": b"", "stderr": b""}
-    try:
-        for out, err in frames:
-            for stream, data in (("stdout", out), ("stderr", err)):
-                if not data:
-                    continue
-                *lines, pending[stream] = (pending[stream] + data).split(b"\n")
-                for line in lines:
-                    yield stream, line.decode("utf-8", "replace").rstrip("\r")
-    except Exception as exc:
-        log.debug("log stream of %s ended: %s", ident, exc)
-    for stream, rest in pending.items():
-        if rest:
-            yield stream, rest.decode("utf-8", "replace")
-
-
-class EventStream:
-    """Engine events as dicts; ``close`` (from any thread) ends the iteration."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self._closed = threading.Event()
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        try:
-            for event in self._stream:
-                if self._closed.is_set():
-                    return
-                yield event
-        except Exception as exc:
-            if not self._closed.is_set():
-                raise _wrap("events stream", exc) from None
-
-    def close(self) -> None:
-        self._closed.set()
-        try:
-            self._stream.close()
-        except Exception as exc:  # closing a dead stream: nothing left to release
-            log.debug("closing the events stream: %s", exc)
+        return output_lines(ident, frames)
 
 
 def _info(raw: Mapping[str, Any]) -> ContainerInfo:

@@ -105,8 +105,12 @@ class ExternalRunner(Runner):
                 else:
                     failures += 1
                     if failures == self.failures_to_degrade and slot.state is ServiceState.RUNNING:
-                        log.warning("%s not answering: %s", self.backend, self.last_check.get("error"),
-                                    extra={"service": slot.name})
+                        log.warning(
+                            "%s not answering: %s",
+                            self.backend,
+                            self.last_check.get("error"),
+                            extra={"service": slot.name},
+                        )
                         slot.set_state(ServiceState.DEGRADED, error=f"{self.backend} not answering")
 
     def endpoint(self, slot: ServiceSlot) -> str | None:

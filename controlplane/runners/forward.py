@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
-import httpx
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
 
 from controlplane.adapter import Operation, RequestTarget, Service
 from controlplane.gateway.errors import ServerBusy
@@ -24,8 +26,17 @@ log = logging.getLogger(__name__)
 
 # Hop-by-hop headers (RFC 9110 7.6.1) are the connection's, not the message's.
 _HOP_BY_HOP = frozenset(
-    {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
-     b"transfer-encoding", b"upgrade", b"proxy-connection"}
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-connection",
+    }
 )
 # The gateway sets these on every response itself.
 _GATEWAY_SET = frozenset({b"x-ms-request-id", b"x-ms-version"})
@@ -109,12 +120,20 @@ class ForwardingService(Service):
         self.error_format = error_format
         self.breaker = breaker or CircuitBreaker(name)
         self._details = details
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=3.0),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            follow_redirects=False,
-            trust_env=False,
-        )
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=3.0, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use: a session belongs to the running loop.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, limit_per_host=256, keepalive_timeout=30),
+                timeout=self._timeout,
+                auto_decompress=False,
+                trust_env=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+            )
+        return self._session
 
     def retarget(self, backend: str) -> None:
         """The backend moved (a restarted container gets a new published port)."""
@@ -132,33 +151,37 @@ class ForwardingService(Service):
     async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
         if not self.breaker.allow():
             raise ServerBusy(f"The service '{self.name}' is not answering; retry later.", headers=_RETRY_AFTER)
-        request = self._client.build_request(
-            scope["method"],
-            self.backend + _raw_target(scope),
-            headers=_request_headers(scope),
-            content=_body(receive) if _has_body(scope) else None,
-        )
         try:
-            response = await self._client.send(request, stream=True)
-        except (httpx.TransportError, OSError) as exc:
+            response = await self._client().request(
+                scope["method"],
+                URL(self.backend + _raw_target(scope), encoded=True),
+                headers=CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in _request_headers(scope)),
+                data=_body(receive) if _has_body(scope) else None,
+                allow_redirects=False,
+                compress=None,
+                chunked=None,
+            )
+        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
             self.breaker.failure()
             log.warning("forwarding to %s failed: %s", self.backend, exc, extra={"service": self.name})
-            raise ServerBusy(f"The service '{self.name}' is not answering; retry later.", headers=_RETRY_AFTER) from None
+            raise ServerBusy(
+                f"The service '{self.name}' is not answering; retry later.", headers=_RETRY_AFTER
+            ) from None
         self.breaker.success()
         try:
-            headers = [
-                (k, v) for k, v in response.headers.raw if k.lower() not in _HOP_BY_HOP | _GATEWAY_SET
-            ]
-            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-            async for chunk in response.aiter_raw():
+            headers = [(k, v) for k, v in response.raw_headers if k.lower() not in _HOP_BY_HOP | _GATEWAY_SET]
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            async for chunk in response.content.iter_any():
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            await response.aclose()
+            response.release()
 
     async def stop(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def health(self) -> dict[str, Any]:
         info: dict[str, Any] = {"backend": self.backend, "circuit": str(self.breaker.state)}

@@ -8,6 +8,9 @@ build itself needs no package index.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import logging
 import os
 import platform
@@ -16,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from controlplane.runners.engine import DockerEngine, EngineError, ImageUnavailable
@@ -37,7 +40,35 @@ IMAGES_DIR = Path(__file__).resolve().parents[2] / "images"
 PYTHON_VERSION = "3.11"
 """Debian bookworm's python3: the wheels staged for the image must match it."""
 
+LABEL_SOURCE = "io.localzure.source"
+"""A digest of what an image was built from: a stale image is rebuilt."""
+
 Progress = Callable[[str], None]
+
+
+def source_digest(images_dir: Path, image: str) -> str:
+    """What the image is built from: its Dockerfile directory, and for the control-plane
+    image the project's code and dependencies too."""
+    root = images_dir.parent
+    files = sorted((images_dir / ("azurite" if image == LOCAL_AZURITE_IMAGE else "localzure")).glob("*"))
+    if image == CONTROLPLANE_IMAGE:
+        files.append(root / "pyproject.toml")
+        for package in ("controlplane", "adapters"):
+            files += sorted(p for p in (root / package).rglob("*") if "__pycache__" not in p.parts)
+    digest = hashlib.sha256()
+    for path in files:
+        if path.is_file() and path.suffix not in (".pyc",):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def build_lock() -> Iterator[None]:
+    """One build at a time on this machine: two control planes (or test runs) starting
+    together would otherwise build the same image twice."""
+    with open(Path(tempfile.gettempdir()) / "localzure-image-build.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def default_ca_bundle() -> Path | None:
@@ -69,6 +100,7 @@ class ImageBuilder:
         self.progress = progress or (lambda line: log.info("%s", line))
         self.images_dir = images_dir
         self._lock = threading.Lock()
+        self._unpullable: dict[str, ImageUnavailable] = {}
 
     @property
     def can_build(self) -> bool:
@@ -76,13 +108,24 @@ class ImageBuilder:
 
     def build_all(self, force: bool = False) -> list[str]:
         built = []
-        for image, build in ((LOCAL_AZURITE_IMAGE, self.build_azurite), (CONTROLPLANE_IMAGE, self.build_controlplane)):
-            if force or not self.engine.has_image(image):
-                build()
-                built.append(image)
-            else:
-                self.progress(f"{image} exists; skipping (images build --force rebuilds)")
+        with self._lock, build_lock():
+            builds = ((LOCAL_AZURITE_IMAGE, self.build_azurite), (CONTROLPLANE_IMAGE, self.build_controlplane))
+            for image, build in builds:
+                if force or not self.current(image):
+                    build()
+                    built.append(image)
+                else:
+                    self.progress(f"{image} is up to date; skipping (images build --force rebuilds)")
         return built
+
+    def current(self, image: str) -> bool:
+        """Is the image here, built from the sources as they are now?"""
+        labels = self.engine.image_labels(image)
+        if labels is None:
+            return False
+        if not self.can_build:
+            return True
+        return labels.get(LABEL_SOURCE) == source_digest(self.images_dir, image)
 
     def obtain(self, image: str, build: bool) -> str:
         """A usable local image for ``image``: present, pulled, or built (when ``build``).
@@ -91,29 +134,45 @@ class ImageBuilder:
         Raises ImageUnavailable naming what was tried.
         """
         with self._lock:
-            if self.engine.has_image(image):
-                return image
             buildable = {CONTROLPLANE_IMAGE: self.build_controlplane, LOCAL_AZURITE_IMAGE: self.build_azurite}
             if image in buildable:
+                if self.current(image):
+                    return image
+                present = self.engine.has_image(image)
                 if not build:
+                    if present:
+                        log.warning("image %s is older than the sources (localzure-cp images build)", image)
+                        return image
                     raise ImageUnavailable(f"image {image} is missing (build it: localzure-cp images build)")
-                buildable[image]()
+                with build_lock():
+                    if not self.current(image):  # another process may have built it meanwhile
+                        self.progress(f"image {image} is {'stale' if present else 'missing'}: building it")
+                        buildable[image]()
+                return image
+            if self.engine.has_image(image):
                 return image
             try:
+                if image in self._unpullable:
+                    raise self._unpullable[image]
                 self.progress(f"pulling {image}")
                 self.engine.pull(image)
                 return image
             except ImageUnavailable as exc:
+                self._unpullable[image] = exc
                 if not image.startswith(AZURITE_IMAGE):
                     raise
                 pull_error = exc
-            if self.engine.has_image(LOCAL_AZURITE_IMAGE):
+            if self.engine.has_image(LOCAL_AZURITE_IMAGE) and (not build or self.current(LOCAL_AZURITE_IMAGE)):
                 log.warning("%s; using the locally built %s", pull_error, LOCAL_AZURITE_IMAGE)
                 return LOCAL_AZURITE_IMAGE
             if not build:
-                raise ImageUnavailable(f"{pull_error}, and {LOCAL_AZURITE_IMAGE} is missing (localzure-cp images build)")
-            log.warning("%s; building %s instead", pull_error, LOCAL_AZURITE_IMAGE)
-            self.build_azurite()
+                raise ImageUnavailable(
+                    f"{pull_error}, and {LOCAL_AZURITE_IMAGE} is missing (localzure-cp images build)"
+                )
+            with build_lock():
+                if not self.current(LOCAL_AZURITE_IMAGE):
+                    log.warning("%s; building %s instead", pull_error, LOCAL_AZURITE_IMAGE)
+                    self.build_azurite()
             return LOCAL_AZURITE_IMAGE
 
     # --- the builds --------------------------------------------------------------------
@@ -185,7 +244,8 @@ class ImageBuilder:
 
     def _build(self, context: Path, tag: str, args: dict[str, str] | None = None) -> None:
         self.progress(f"building {tag} on {self.base_image}")
-        self.engine.build(context, tag, {"BASE_IMAGE": self.base_image, **(args or {})}, self.progress)
+        labels = {LABEL_SOURCE: source_digest(self.images_dir, tag)}
+        self.engine.build(context, tag, {"BASE_IMAGE": self.base_image, **(args or {})}, self.progress, labels)
         self.progress(f"built {tag}")
 
     def _run(self, command: list[str], what: str) -> None:
