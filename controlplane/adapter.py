@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from controlplane.state.backend import StateBackend
 
+CONTROLPLANE_IMAGE = "localzure/controlplane:latest"
+"""LocalZure's own image: the control plane, and every adapter's emulator (``python -m adapters.<name>``)."""
+
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 
@@ -156,8 +159,18 @@ class Adapter(ABC):
         """Build the in-process service."""
 
     def container_spec(self, image: str | None = None) -> ContainerSpec | None:
-        """How to run it as a container, or None if it only runs in-process."""
-        return None
+        """How to run it as a container: LocalZure's own image running ``python -m adapters.<name>``,
+        the same code as host mode, checked by a TCP connect to its port."""
+        port = self.default_port
+        command = ("python", "-m", f"adapters.{self.name}", "--host", "0.0.0.0", "--port", str(port))
+        probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2).close()"
+        return ContainerSpec(
+            image=image or CONTROLPLANE_IMAGE,
+            ports={port: self.name},
+            command=(*command, "--data-dir", "/data"),
+            healthcheck=("python", "-c", probe),
+            volume_path="/data",
+        )
 
     def connection_string(self, account: str, key: str, endpoint: str) -> str | None:
         """A ready-to-paste connection string for a running instance."""

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from controlplane.adapter import CONTROLPLANE_IMAGE
 from controlplane.runners.engine import DockerEngine, EngineError, ImageUnavailable
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ AZURITE_IMAGE = "mcr.microsoft.com/azure-storage/azurite"
 """Microsoft's official image: the default for blob, queue and table in Docker mode."""
 LOCAL_AZURITE_IMAGE = "localzure/azurite:latest"
 """The equivalent built here when the official one cannot be pulled."""
-CONTROLPLANE_IMAGE = "localzure/controlplane:latest"
 """The control plane and every adapter; custom services run ``python -m adapters.<name>`` in it."""
 
 AZURITE_VERSION = "3.35.0"

@@ -16,9 +16,9 @@ from typing import Any
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import HttpWaitStrategy
 
+from controlplane.adapter import CONTROLPLANE_IMAGE
 from controlplane.config import WELL_KNOWN_ACCOUNT, WELL_KNOWN_KEY
 
-DEFAULT_IMAGE = "localzure/controlplane:latest"
 EDGE_PORT = 8080
 SERVICE_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
 _ENDPOINT_NAMES = {"blob": "BlobEndpoint", "queue": "QueueEndpoint", "table": "TableEndpoint"}
@@ -27,7 +27,7 @@ _ENDPOINT_NAMES = {"blob": "BlobEndpoint", "queue": "QueueEndpoint", "table": "T
 class LocalZureContainer(DockerContainer):
     """Builder methods return ``self``; ``start()`` waits until ``/health`` says healthy."""
 
-    def __init__(self, image: str = DEFAULT_IMAGE, startup_timeout: float = 60.0, **kwargs: Any) -> None:
+    def __init__(self, image: str = CONTROLPLANE_IMAGE, startup_timeout: float = 60.0, **kwargs: Any) -> None:
         super().__init__(image, **kwargs)
         self.services: list[str] | None = None
         self.accounts: dict[str, str] = {WELL_KNOWN_ACCOUNT: WELL_KNOWN_KEY}
