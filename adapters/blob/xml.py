@@ -2,49 +2,45 @@
 
 from __future__ import annotations
 
-import time
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from adapters.blob.errors import AzureError, InvalidXmlDocument
+from adapters.blob.errors import InvalidXmlDocument
 from adapters.blob.models import APPEND, BLOCK, PAGE, Blob, Container
+from adapters.storage import xml as storage_xml
+from adapters.storage.xml import (
+    DECLARATION,
+    InvalidXmlNodeValue,
+    http_date,
+    iso_time,
+    node_value,
+    parse,
+    parse_bool,
+    parse_cors_rule,
+    parse_retention,
+    service_stats,
+    signed_identifiers,
+    text,
+)
 
-DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
-MAX_ACL_IDENTIFIERS = 5
+__all__ = [
+    "DECLARATION",
+    "InvalidXmlNodeValue",
+    "http_date",
+    "iso_time",
+    "node_value",
+    "parse",
+    "service_stats",
+    "signed_identifiers",
+]
+
 MAX_CORS_RULES = 5
-
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_date_cache: dict[int, str] = {}
+_POLICY_LETTERS = "racwdxyltmeopi"
 
 
-class InvalidXmlNodeValue(AzureError):
-    status = 400
-    code = "InvalidXmlNodeValue"
-    message = "The value for one of the XML nodes is not in the correct format."
-
-
-def http_date(moment: float) -> str:
-    second = int(moment)
-    text = _date_cache.get(second)
-    if text is None:
-        t = time.gmtime(second)
-        text = (
-            f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
-        )
-        if len(_date_cache) > 4096:
-            _date_cache.clear()
-        _date_cache[second] = text
-    return text
-
-
-def iso_time(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
+def parse_signed_identifiers(body: bytes) -> list[dict[str, str]]:
+    return storage_xml.parse_signed_identifiers(body, _POLICY_LETTERS)
 
 
 def _attr(text: str) -> str:
@@ -121,58 +117,7 @@ def container_list(
     return "".join(parts).encode()
 
 
-def signed_identifiers(acl: Iterable[Mapping[str, str]]) -> bytes:
-    parts = [f"{DECLARATION}<SignedIdentifiers>"]
-    for entry in acl:
-        parts.append(f"<SignedIdentifier><Id>{escape(entry['id'])}</Id><AccessPolicy>")
-        for name, tag in (("start", "Start"), ("expiry", "Expiry"), ("permission", "Permission")):
-            if name in entry:
-                parts.append(f"<{tag}>{escape(entry[name])}</{tag}>")
-        parts.append("</AccessPolicy></SignedIdentifier>")
-    parts.append("</SignedIdentifiers>")
-    return "".join(parts).encode()
-
-
 _POLICY_LETTERS = "racwdxyltmeopi"
-
-
-def parse_signed_identifiers(body: bytes) -> list[dict[str, str]]:
-    if not body.strip():
-        return []
-    root = parse(body)
-    if root.tag != "SignedIdentifiers":
-        raise InvalidXmlDocument()
-    acl: list[dict[str, str]] = []
-    for node in root:
-        identifier = (node.findtext("Id") or "").strip()
-        if node.tag != "SignedIdentifier" or not identifier or len(identifier) > 64:
-            raise node_value("Id", identifier)
-        entry = {"id": identifier}
-        policy = node.find("AccessPolicy")
-        if policy is not None:
-            for name, tag in (("start", "Start"), ("expiry", "Expiry")):
-                value = (policy.findtext(tag) or "").strip()
-                if value:
-                    entry[name] = _policy_time(tag, value)
-            permission = (policy.findtext("Permission") or "").strip()
-            if permission:
-                if set(permission) - set(_POLICY_LETTERS):
-                    raise node_value("Permission", permission)
-                entry["permission"] = permission
-        acl.append(entry)
-    if len(acl) > MAX_ACL_IDENTIFIERS or len({e["id"] for e in acl}) != len(acl):
-        raise InvalidXmlDocument()
-    return acl
-
-
-def _policy_time(tag: str, value: str) -> str:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise node_value(tag, value) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return iso_time(moment)
 
 
 # -- blobs -------------------------------------------------------------------------------------
@@ -398,26 +343,26 @@ def parse_service_properties(body: bytes, current: Mapping[str, Any]) -> dict[st
     node = root.find("Logging")
     if node is not None:
         props["logging"] = {
-            "version": _text(node, "Version", "1.0"),
-            "delete": _parse_bool(node, "Delete"),
-            "read": _parse_bool(node, "Read"),
-            "write": _parse_bool(node, "Write"),
-            "retention": _parse_retention(node.find("RetentionPolicy")),
+            "version": text(node, "Version", "1.0"),
+            "delete": parse_bool(node, "Delete"),
+            "read": parse_bool(node, "Read"),
+            "write": parse_bool(node, "Write"),
+            "retention": parse_retention(node.find("RetentionPolicy")),
         }
     for tag, key in (("HourMetrics", "hour_metrics"), ("MinuteMetrics", "minute_metrics")):
         node = root.find(tag)
         if node is not None:
-            enabled = _parse_bool(node, "Enabled")
-            include = _parse_bool(node, "IncludeAPIs") if node.find("IncludeAPIs") is not None else None
+            enabled = parse_bool(node, "Enabled")
+            include = parse_bool(node, "IncludeAPIs") if node.find("IncludeAPIs") is not None else None
             props[key] = {
-                "version": _text(node, "Version", "1.0"),
+                "version": text(node, "Version", "1.0"),
                 "enabled": enabled,
                 "include_apis": include if enabled else None,
-                "retention": _parse_retention(node.find("RetentionPolicy")),
+                "retention": parse_retention(node.find("RetentionPolicy")),
             }
     node = root.find("Cors")
     if node is not None:
-        rules = [_parse_cors_rule(rule) for rule in node.findall("CorsRule")]
+        rules = [parse_cors_rule(rule) for rule in node.findall("CorsRule")]
         if len(rules) > MAX_CORS_RULES:
             raise node_value("Cors", f"{len(rules)} rules")
         props["cors"] = rules
@@ -426,71 +371,13 @@ def parse_service_properties(body: bytes, current: Mapping[str, Any]) -> dict[st
         props["default_version"] = version.strip() or None
     node = root.find("DeleteRetentionPolicy")
     if node is not None:
-        props["delete_retention"] = _parse_retention(node)
+        props["delete_retention"] = parse_retention(node)
     node = root.find("StaticWebsite")
     if node is not None:
         props["static_website"] = {
-            "enabled": _parse_bool(node, "Enabled"),
+            "enabled": parse_bool(node, "Enabled"),
             "index": node.findtext("IndexDocument"),
             "error": node.findtext("ErrorDocument404Path"),
             "default_index": node.findtext("DefaultIndexDocumentPath"),
         }
     return props
-
-
-def _parse_cors_rule(node: ElementTree.Element) -> dict[str, Any]:
-    max_age = _text(node, "MaxAgeInSeconds", "")
-    if not max_age.isdigit():
-        raise node_value("MaxAgeInSeconds", max_age)
-    origins = _text(node, "AllowedOrigins", "")
-    methods = _text(node, "AllowedMethods", "")
-    if not origins or not methods:
-        raise node_value("AllowedOrigins" if not origins else "AllowedMethods", "")
-    return {
-        "allowed_origins": origins,
-        "allowed_methods": methods,
-        "allowed_headers": _text(node, "AllowedHeaders", ""),
-        "exposed_headers": _text(node, "ExposedHeaders", ""),
-        "max_age": int(max_age),
-    }
-
-
-def _parse_retention(policy: ElementTree.Element | None) -> dict[str, Any]:
-    if policy is None:
-        return dict(_RETENTION_OFF)
-    if not _parse_bool(policy, "Enabled"):
-        return {"enabled": False, "days": None}
-    days = _text(policy, "Days", "")
-    if not days.isdigit() or not 1 <= int(days) <= 365:
-        raise node_value("Days", days)
-    return {"enabled": True, "days": int(days)}
-
-
-def _text(node: ElementTree.Element, tag: str, default: str) -> str:
-    value = node.findtext(tag)
-    return default if value is None else value.strip()
-
-
-def _parse_bool(node: ElementTree.Element, tag: str) -> bool:
-    value = _text(node, tag, "").lower()
-    if value not in ("true", "false"):
-        raise node_value(tag, value)
-    return value == "true"
-
-
-def service_stats(now: float) -> bytes:
-    return (
-        f"{DECLARATION}<StorageServiceStats><GeoReplication><Status>live</Status>"
-        f"<LastSyncTime>{http_date(now)}</LastSyncTime></GeoReplication></StorageServiceStats>"
-    ).encode()
-
-
-def parse(body: bytes) -> ElementTree.Element:
-    try:
-        return ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        raise InvalidXmlDocument() from None
-
-
-def node_value(name: str, value: str) -> InvalidXmlNodeValue:
-    return InvalidXmlNodeValue(details={"XmlNodeName": name, "XmlNodeValue": value})

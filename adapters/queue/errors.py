@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapters.storage.xml import InvalidXmlNodeValue
 from controlplane.gateway.errors import (
     AuthorizationPermissionMismatch,
     AzureError,
@@ -93,12 +94,6 @@ class MissingRequiredQueryParameter(AzureError):
     status = 400
     code = "MissingRequiredQueryParameter"
     message = "A query parameter that's mandatory for this request is not specified."
-
-
-class InvalidXmlNodeValue(AzureError):
-    status = 400
-    code = "InvalidXmlNodeValue"
-    message = "The value for one of the XML nodes is not in the correct format."
 
 
 def out_of_range(name: str, value: str, minimum: int, maximum: int) -> OutOfRangeQueryParameterValue:

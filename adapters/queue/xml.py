@@ -8,22 +8,31 @@ expat, which also tells a malformed document apart.
 from __future__ import annotations
 
 import re
-import time
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from adapters.queue.errors import InvalidXmlDocument, InvalidXmlNodeValue, message_too_large
+from adapters.queue.errors import InvalidXmlDocument, message_too_large
 from adapters.queue.store import NEVER, Message, Queue
+from adapters.storage import xml as storage_xml
+from adapters.storage.xml import (
+    DECLARATION,
+    iso_time,
+    node_value,
+    parse,
+    parse_bool,
+    parse_cors_rule,
+    parse_retention,
+    service_stats,
+    signed_identifiers,
+    text,
+)
+
+__all__ = ["iso_time", "service_stats", "signed_identifiers"]
 
 MESSAGE_LIMIT = 64 * 1024
 """Azure's limit on a message's text, in UTF-8 bytes."""
-MAX_ACL_IDENTIFIERS = 5
 MAX_CORS_RULES = 5
-
-DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 
 _FAST_MESSAGE = re.compile(
     rb"\s*(?:<\?xml[^>]*\?>)?\s*<QueueMessage>\s*<MessageText>([^<&\r\x00-\x08\x0b\x0c\x0e-\x1f]*)"
@@ -32,34 +41,16 @@ _FAST_MESSAGE = re.compile(
 
 # -- times ---------------------------------------------------------------------------------
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _NEVER_TEXT = "Fri, 31 Dec 9999 23:59:59 GMT"
-_date_cache: dict[int, str] = {}
 
 
 def http_date(moment: float) -> str:
     """RFC 1123 (what Azure puts in message times and x-ms-time-next-visible)."""
-    if moment == NEVER:
-        return _NEVER_TEXT
-    second = int(moment)
-    text = _date_cache.get(second)
-    if text is None:
-        t = time.gmtime(second)
-        text = (
-            f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
-        )
-        if len(_date_cache) > 4096:
-            _date_cache.clear()
-        _date_cache[second] = text
-    return text
+    return _NEVER_TEXT if moment == NEVER else storage_xml.http_date(moment)
 
 
-def iso_time(moment: datetime) -> str:
-    """Azure's 7-digit ISO 8601 form, e.g. 2024-01-01T00:00:00.0000000Z."""
-    moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
+def parse_signed_identifiers(body: bytes) -> list[dict[str, str]]:
+    return storage_xml.parse_signed_identifiers(body, "raup", canonical_order=True)
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -82,7 +73,7 @@ def parse_message_text(body: bytes) -> str:
         except UnicodeDecodeError:
             raise InvalidXmlDocument() from None
         return text.replace(">", "&gt;") if ">" in text else text
-    root = _parse(body)
+    root = parse(body)
     node = root.find("MessageText") if root.tag == "QueueMessage" else None
     if node is None:
         raise InvalidXmlDocument()
@@ -160,61 +151,6 @@ def queue_list(
     return "".join(parts).encode()
 
 
-def signed_identifiers(acl: Iterable[Mapping[str, str]]) -> bytes:
-    parts = [f"{DECLARATION}<SignedIdentifiers>"]
-    for entry in acl:
-        parts.append(f"<SignedIdentifier><Id>{escape(entry['id'])}</Id><AccessPolicy>")
-        for name, tag in (("start", "Start"), ("expiry", "Expiry"), ("permission", "Permission")):
-            if name in entry:
-                parts.append(f"<{tag}>{escape(entry[name])}</{tag}>")
-        parts.append("</AccessPolicy></SignedIdentifier>")
-    parts.append("</SignedIdentifiers>")
-    return "".join(parts).encode()
-
-
-def parse_signed_identifiers(body: bytes) -> list[dict[str, str]]:
-    if not body.strip():
-        return []
-    root = _parse(body)
-    if root.tag != "SignedIdentifiers":
-        raise InvalidXmlDocument()
-    acl: list[dict[str, str]] = []
-    for node in root:
-        if node.tag != "SignedIdentifier":
-            raise InvalidXmlDocument()
-        identifier = (node.findtext("Id") or "").strip()
-        if not identifier or len(identifier) > 64:
-            raise _node_value("Id", identifier)
-        entry = {"id": identifier}
-        policy = node.find("AccessPolicy")
-        if policy is not None:
-            for name, tag in (("start", "Start"), ("expiry", "Expiry")):
-                value = (policy.findtext(tag) or "").strip()
-                if value:
-                    entry[name] = _policy_time(tag, value)
-            permission = (policy.findtext("Permission") or "").strip()
-            if permission:
-                if set(permission) - set("raup"):
-                    raise _node_value("Permission", permission)
-                entry["permission"] = "".join(p for p in "raup" if p in permission)
-        acl.append(entry)
-    if len(acl) > MAX_ACL_IDENTIFIERS:
-        raise InvalidXmlDocument()
-    if len({entry["id"] for entry in acl}) != len(acl):
-        raise InvalidXmlDocument()
-    return acl
-
-
-def _policy_time(tag: str, value: str) -> str:
-    try:
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return iso_time(moment)
-    except (ValueError, OverflowError):
-        raise _node_value(tag, value) from None
-
-
 # -- service -------------------------------------------------------------------------------
 
 _DEFAULT_RETENTION: dict[str, Any] = {"enabled": False, "days": None}
@@ -267,99 +203,39 @@ def service_properties(stored: Mapping[str, Any]) -> bytes:
 
 def parse_service_properties(body: bytes, current: Mapping[str, Any]) -> dict[str, Any]:
     """The stored properties after a Set Queue Service Properties: omitted sections stay as they were."""
-    root = _parse(body)
+    root = parse(body)
     if root.tag != "StorageServiceProperties":
         raise InvalidXmlDocument()
     props = {**DEFAULT_PROPERTIES, **current}
     node = root.find("Logging")
     if node is not None:
         props["logging"] = {
-            "version": _text(node, "Version", "1.0"),
-            "delete": _parse_bool(node, "Delete"),
-            "read": _parse_bool(node, "Read"),
-            "write": _parse_bool(node, "Write"),
-            "retention": _parse_retention(node),
+            "version": text(node, "Version", "1.0"),
+            "delete": parse_bool(node, "Delete"),
+            "read": parse_bool(node, "Read"),
+            "write": parse_bool(node, "Write"),
+            "retention": parse_retention(node.find("RetentionPolicy")),
         }
     for tag, key in (("HourMetrics", "hour_metrics"), ("MinuteMetrics", "minute_metrics")):
         node = root.find(tag)
         if node is not None:
-            enabled = _parse_bool(node, "Enabled")
-            include = _parse_bool(node, "IncludeAPIs") if node.find("IncludeAPIs") is not None else None
+            enabled = parse_bool(node, "Enabled")
+            include = parse_bool(node, "IncludeAPIs") if node.find("IncludeAPIs") is not None else None
             if enabled and include is None:
-                raise _node_value("IncludeAPIs", "")
+                raise node_value("IncludeAPIs", "")
             props[key] = {
-                "version": _text(node, "Version", "1.0"),
+                "version": text(node, "Version", "1.0"),
                 "enabled": enabled,
                 "include_apis": include if enabled else None,
-                "retention": _parse_retention(node),
+                "retention": parse_retention(node.find("RetentionPolicy")),
             }
     node = root.find("Cors")
     if node is not None:
-        rules = [_parse_cors_rule(rule) for rule in node.findall("CorsRule")]
+        rules = [parse_cors_rule(rule) for rule in node.findall("CorsRule")]
         if len(rules) > MAX_CORS_RULES:
-            raise _node_value("Cors", f"{len(rules)} rules")
+            raise node_value("Cors", f"{len(rules)} rules")
         props["cors"] = rules
     return props
 
 
-def _parse_cors_rule(node: ElementTree.Element) -> dict[str, Any]:
-    max_age = _text(node, "MaxAgeInSeconds", "")
-    if not (max_age.isascii() and max_age.isdigit()):
-        raise _node_value("MaxAgeInSeconds", max_age)
-    origins = _text(node, "AllowedOrigins", "")
-    methods = _text(node, "AllowedMethods", "")
-    if not origins or not methods:
-        raise _node_value("AllowedOrigins" if not origins else "AllowedMethods", "")
-    return {
-        "allowed_origins": origins,
-        "allowed_methods": methods,
-        "allowed_headers": _text(node, "AllowedHeaders", ""),
-        "exposed_headers": _text(node, "ExposedHeaders", ""),
-        "max_age": int(max_age),
-    }
-
-
-def _parse_retention(node: ElementTree.Element) -> dict[str, Any]:
-    policy = node.find("RetentionPolicy")
-    if policy is None:
-        return dict(_DEFAULT_RETENTION)
-    enabled = _parse_bool(policy, "Enabled")
-    if not enabled:
-        return {"enabled": False, "days": None}
-    days = _text(policy, "Days", "")
-    if not (days.isascii() and days.isdigit()) or not 1 <= int(days) <= 365:
-        raise _node_value("Days", days)
-    return {"enabled": True, "days": int(days)}
-
-
-def _text(node: ElementTree.Element, tag: str, default: str) -> str:
-    value = node.findtext(tag)
-    return default if value is None else value.strip()
-
-
-def _parse_bool(node: ElementTree.Element, tag: str) -> bool:
-    value = _text(node, tag, "").lower()
-    if value not in ("true", "false"):
-        raise _node_value(tag, value)
-    return value == "true"
-
-
-def service_stats(now: float) -> bytes:
-    return (
-        f"{DECLARATION}<StorageServiceStats><GeoReplication><Status>live</Status>"
-        f"<LastSyncTime>{http_date(now)}</LastSyncTime></GeoReplication></StorageServiceStats>"
-    ).encode()
-
-
 # -- shared --------------------------------------------------------------------------------
-
-
-def _parse(body: bytes) -> ElementTree.Element:
-    try:
-        return ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        raise InvalidXmlDocument() from None
-
-
-def _node_value(name: str, value: str) -> InvalidXmlNodeValue:
-    return InvalidXmlNodeValue(details={"XmlNodeName": name, "XmlNodeValue": value})

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from xml.sax.saxutils import escape
 
+from adapters.storage import xml as storage_xml
+from adapters.storage.xml import signed_identifiers
 from adapters.table.errors import InvalidXmlDocument
 
-MAX_POLICIES = 5
+__all__ = ["merge_service_properties", "parse_signed_identifiers", "signed_identifiers"]
+
 
 DEFAULT_SERVICE_PROPERTIES = (
     '<?xml version="1.0" encoding="utf-8"?><StorageServiceProperties>'
@@ -34,37 +36,7 @@ def _parse(body: bytes, root_name: str) -> ET.Element:
 
 
 def parse_signed_identifiers(body: bytes) -> list[dict[str, str]]:
-    if not body.strip():
-        return []
-    root = _parse(body, "SignedIdentifiers")
-    policies: list[dict[str, str]] = []
-    for item in root.findall("SignedIdentifier"):
-        identifier = (item.findtext("Id") or "").strip()
-        if not identifier or len(identifier) > 64:
-            raise InvalidXmlDocument()
-        policy = {"id": identifier}
-        access = item.find("AccessPolicy")
-        if access is not None:
-            for field, tag in (("start", "Start"), ("expiry", "Expiry"), ("permission", "Permission")):
-                text = access.findtext(tag)
-                if text:
-                    policy[field] = text.strip()
-        policies.append(policy)
-    if len(policies) > MAX_POLICIES:
-        raise InvalidXmlDocument()
-    return policies
-
-
-def signed_identifiers(policies: list[dict[str, str]]) -> bytes:
-    parts = ['<?xml version="1.0" encoding="utf-8"?><SignedIdentifiers>']
-    for policy in policies:
-        parts.append(f"<SignedIdentifier><Id>{escape(policy['id'])}</Id><AccessPolicy>")
-        for field, tag in (("start", "Start"), ("expiry", "Expiry"), ("permission", "Permission")):
-            if field in policy:
-                parts.append(f"<{tag}>{escape(policy[field])}</{tag}>")
-        parts.append("</AccessPolicy></SignedIdentifier>")
-    parts.append("</SignedIdentifiers>")
-    return "".join(parts).encode()
+    return storage_xml.parse_signed_identifiers(body, "raud")
 
 
 def merge_service_properties(body: bytes, current: str | None) -> str:
