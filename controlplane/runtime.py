@@ -122,7 +122,7 @@ class Runtime:
             self.slots[adapter.name] = ServiceSlot(
                 adapter, runner_for(self, adapter), adapter.default_port if port is None else port
             )
-        self.metrics = GatewayMetrics() if settings.metrics else None
+        self.metrics = GatewayMetrics(self.slots, lambda: self.inflight.count) if settings.metrics else None
         router = HostRouter(adapters, settings.routes)
         self.route_slots = {
             url_route_service(host): RouteSlot(forwarder(url_route_service(host), url))
@@ -146,8 +146,6 @@ class Runtime:
         self.admin_token = settings.admin_token
         self.gateway.faults.replace(settings.faults)
         self.gateway.limiter.replace(settings.rate_limits)
-        if self.metrics is not None:
-            self._export_gauges(self.metrics)
         self.edge: SniffingListener | None = None
         self.edge_https: SniffingListener | None = None
         self.tls = AuthorityLoader(settings.tls_dir(), [s for a in adapters for s in a.hostname_suffixes])
@@ -166,12 +164,6 @@ class Runtime:
         self.gateway.faults.replace(settings.faults)
         if settings.rate_limits != old.rate_limits:
             self.gateway.limiter.replace(settings.rate_limits)
-
-    def _export_gauges(self, metrics: GatewayMetrics) -> None:
-        metrics.active.set_function(lambda: self.inflight.count)
-        up = (ServiceState.RUNNING, ServiceState.DEGRADED)
-        for name, slot in self.slots.items():
-            metrics.service_up.labels(name).set_function(lambda slot=slot: float(slot.state in up))
 
     def on_service_state(self, listener: StateListener) -> None:
         for slot in self.slots.values():

@@ -5,14 +5,20 @@ Each runtime has its own registry, so several can live in one process (tests do)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class GatewayMetrics:
-    def __init__(self) -> None:
+    def __init__(self, slots: Mapping[str, Any], inflight: Callable[[], int]) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         r = self.registry
         self.requests = Counter(
             "localzure_requests_total", "Requests answered", ["service", "operation", "status"], registry=r
@@ -25,31 +31,54 @@ class GatewayMetrics:
             registry=r,
         )
         self.active = Gauge("localzure_requests_active", "Requests in flight", registry=r)
+        self.active.set_function(inflight)
         self.rate_limited = Counter(
             "localzure_rate_limited_total", "Requests refused by a rate limit", ["service"], registry=r
         )
         self.faults = Counter(
             "localzure_faults_injected_total", "Faults injected", ["service", "operation"], registry=r
         )
-        self.service_up = Gauge(
-            "localzure_service_up", "1 while the service is running (or degraded), else 0", ["service"], registry=r
-        )
-        self.container_restarts = Counter(
-            "localzure_container_restarts_total", "Containers restarted after a failure", ["service"], registry=r
-        )
-        self.breaker_state = Gauge(
-            "localzure_circuit_breaker_open", "1 while a backend's circuit breaker is open", ["service"], registry=r
-        )
-        self.breaker_transitions = Counter(
-            "localzure_circuit_breaker_transitions_total",
-            "Circuit-breaker state changes",
-            ["service", "state"],
-            registry=r,
-        )
+        self.registry.register(_SlotCollector(slots))
 
     def observe(self, service: str, operation: str, status: int, seconds: float) -> None:
-        self.requests.labels(service, operation, str(status)).inc()
-        self.latency.labels(service, operation).observe(seconds)
+        key = (service, operation, status)
+        children = self._children.get(key)
+        if children is None:
+            # labels() takes a lock and builds a tuple on every call: look each series up once.
+            children = self._children[key] = (
+                self.requests.labels(service, operation, str(status)),
+                self.latency.labels(service, operation),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _SlotCollector(Collector):
+    """Read at scrape time from the services themselves: health, container restarts, breakers."""
+
+    def __init__(self, slots: Mapping[str, Any]) -> None:
+        self.slots = slots
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        up = GaugeMetricFamily("localzure_service_up", "1 while the service is running or degraded", labels=["service"])
+        restarts = CounterMetricFamily(
+            "localzure_container_restarts", "Containers restarted after a failure", labels=["service"]
+        )
+        open_ = GaugeMetricFamily(
+            "localzure_circuit_breaker_open", "1 while a backend's circuit breaker is open", labels=["service"]
+        )
+        moves = CounterMetricFamily(
+            "localzure_circuit_breaker_transitions", "Circuit-breaker state changes", labels=["service", "state"]
+        )
+        for name, slot in self.slots.items():
+            up.add_metric([name], float(str(slot.state) in ("running", "degraded")))
+            restarts.add_metric([name], float(getattr(slot.runner, "restarts", 0)))
+            breaker = getattr(slot.service, "breaker", None)
+            if breaker is not None:
+                open_.add_metric([name], float(str(breaker.state) == "open"))
+                for state, count in breaker.transitions.items():
+                    moves.add_metric([name, str(state)], float(count))
+        yield from (up, restarts, open_, moves)

@@ -127,7 +127,7 @@ class Gateway:
             if self.faults:
                 await self._inject_fault(target.service, operation.name)
             if self.limiter:
-                self._limit(scope, target, error_format)
+                await self._limit(scope, target, error_format)
             context = RequestContext(request_id=request_id, target=target, operation=operation, query=query)
             context.auth = authenticate(service, scope, context, self.keys())
             if self.tracing:
@@ -204,10 +204,10 @@ class Gateway:
             self.metrics.faults.labels(service, operation).inc()
         await self.faults.inject(fault, service, operation)
 
-    def _limit(self, scope: dict, target: RequestTarget, error_format: str) -> None:
+    async def _limit(self, scope: dict, target: RequestTarget, error_format: str) -> None:
         client = scope.get("client")
         try:
-            self.limiter.check(
+            await self.limiter.check(
                 target.service, target.account, client[0] if client else "-", storage=error_format != "json"
             )
         except AzureError:

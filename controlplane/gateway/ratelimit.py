@@ -1,4 +1,4 @@
-"""Rate limiting per account, client address or service, with the ``limits`` library.
+"""Rate limiting per account, client address or service, with ``aiolimiter`` (leaky buckets).
 
 Off until rules are configured (in the config file, live, or through the admin API). A
 request over a limit is refused the way the real service refuses it: storage answers
@@ -8,15 +8,24 @@ request over a limit is refused the way the real service refuses it: storage ans
 from __future__ import annotations
 
 import math
-import time
-from typing import TYPE_CHECKING, Any, Literal
+import re
+from typing import Literal
 
+from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from controlplane.gateway.errors import AzureError
 
-if TYPE_CHECKING:
-    from limits import RateLimitItem
+_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+_LIMIT = re.compile(r"\s*(\d+)\s*(?:/|per)\s*(\d+\s+)?(second|minute|hour|day)s?\s*", re.IGNORECASE)
+
+
+def parse_limit(text: str) -> tuple[int, float]:
+    """``100/second``, ``1000 per minute``, ``10/5 seconds`` -> (count, period in seconds)."""
+    match = _LIMIT.fullmatch(text)
+    if match is None or int(match[1]) == 0:
+        raise ValueError(f"not a rate limit like '100/second' or '1000 per minute': {text!r}")
+    return int(match[1]), float(match[2] or 1) * _PERIODS[match[3].lower()]
 
 
 class RateLimitRule(BaseModel):
@@ -32,12 +41,7 @@ class RateLimitRule(BaseModel):
     @field_validator("limit")
     @classmethod
     def _parses(cls, value: str) -> str:
-        from limits import parse
-
-        try:
-            parse(value)
-        except ValueError as exc:
-            raise ValueError(f"not a rate limit like '100/second': {exc}") from None
+        parse_limit(value)
         return value
 
 
@@ -54,10 +58,9 @@ class TooManyRequests(AzureError):
 
 
 class RateLimiter:
-    # ``limits`` is imported only once some rule exists: most runs have none.
     def __init__(self) -> None:
-        self._limiter: Any = None
-        self._rules: list[tuple[RateLimitRule, RateLimitItem]] = []
+        self._rules: list[tuple[RateLimitRule, int, float]] = []
+        self._buckets: dict[tuple[int, str, str], AsyncLimiter] = {}
         self.rejected = 0
 
     def __bool__(self) -> bool:
@@ -65,30 +68,27 @@ class RateLimiter:
 
     @property
     def rules(self) -> list[RateLimitRule]:
-        return [rule for rule, _ in self._rules]
+        return [rule for rule, _, _ in self._rules]
 
     def replace(self, rules: list[RateLimitRule]) -> None:
-        if not rules:
-            self._rules, self._limiter = [], None
-            return
-        from limits import parse
-        from limits.storage import MemoryStorage
-        from limits.strategies import MovingWindowRateLimiter
+        self._rules = [(rule, *parse_limit(rule.limit)) for rule in rules]
+        self._buckets = {}
 
-        self._rules = [(rule, parse(rule.limit)) for rule in rules]
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    def check(self, service: str, account: str, client: str, storage: bool) -> None:
+    async def check(self, service: str, account: str, client: str, storage: bool) -> None:
         """Count the request against every rule that covers it; raise when one is exhausted."""
-        for index, (rule, item) in enumerate(self._rules):
+        for index, (rule, count, period) in enumerate(self._rules):
             if rule.service not in (None, service):
                 continue
-            subject = {"account": account, "client": client, "service": service}[rule.scope]
-            if self._limiter.hit(item, str(index), service, subject):
+            subject = account if rule.scope == "account" else client if rule.scope == "client" else service
+            key = (index, service, subject)
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = AsyncLimiter(count, period)
+            if bucket.has_capacity():
+                await bucket.acquire()  # there is capacity: returns at once
                 continue
             self.rejected += 1
-            reset = self._limiter.get_window_stats(item, str(index), service, subject).reset_time
-            wait = max(reset - time.time(), 0.001)
+            wait = period / count  # one request's worth of the bucket drains in this time
             headers = {"Retry-After": str(math.ceil(wait)), "x-ms-retry-after-ms": str(math.ceil(wait * 1000))}
             error = ServerBusyThrottled if storage else TooManyRequests
             raise error(f"{error.message} Limit: {rule.limit} per {rule.scope}.", headers=headers)

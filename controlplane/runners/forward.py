@@ -61,6 +61,8 @@ class CircuitBreaker:
         self.reset_after = reset_after
         self._clock = clock
         self.state = BreakerState.CLOSED
+        self.transitions: dict[BreakerState, int] = {}
+        """How often the breaker moved into each state (for the metrics)."""
         self.failures = 0
         self._opened_at = 0.0
         self._probing = False
@@ -98,6 +100,7 @@ class CircuitBreaker:
         if state is not self.state:
             log.warning("circuit breaker %s: %s -> %s", self.name, self.state, state, extra={"service": self.name})
             self.state = state
+            self.transitions[state] = self.transitions.get(state, 0) + 1
 
 
 class ForwardingService(Service):
