@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
-from azure.storage.queue import QueueServiceClient
+from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from tests.support import WELL_KNOWN_KEY, free_port, wait_for
 
@@ -126,7 +126,14 @@ def test_acknowledged_writes_survive_sigkill(instance: Instance) -> None:
         queue = service.get_queue_client(name)
         assert queue.get_queue_properties().metadata == {"round": name[-1]}
         wait_for(lambda q=queue: q.get_queue_properties().approximate_message_count == 50)
-        seen = {m.id: m for m in queue.receive_messages(messages_per_page=32, visibility_timeout=60)}
+        seen: dict[str, QueueMessage] = {}
+
+        def all_received(q: QueueClient = queue, ids: list[str] = ids, seen: dict[str, QueueMessage] = seen) -> bool:
+            # The message received before the kill is invisible until its 1 s timeout passes.
+            seen.update((m.id, m) for m in q.receive_messages(messages_per_page=32, visibility_timeout=60))
+            return set(seen) >= set(ids)
+
+        wait_for(all_received, timeout=10)
         assert set(seen) == set(ids)
         if name == "durable-0":
             assert seen[got.id].dequeue_count == 2
