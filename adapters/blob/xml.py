@@ -10,18 +10,22 @@ from adapters.blob.errors import InvalidXmlDocument
 from adapters.blob.models import APPEND, BLOCK, PAGE, Blob, Container
 from adapters.storage import xml as storage_xml
 from adapters.storage.xml import (
+    ANALYTICS_DEFAULTS,
     DECLARATION,
+    RETENTION_OFF,
     InvalidXmlNodeValue,
     http_date,
     iso_time,
     node_value,
     parse,
+    parse_analytics,
     parse_bool,
-    parse_cors_rule,
     parse_retention,
+    render_analytics,
+    retention,
     service_stats,
     signed_identifiers,
-    text,
+    xml_bool,
 )
 
 __all__ = [
@@ -35,7 +39,6 @@ __all__ = [
     "signed_identifiers",
 ]
 
-MAX_CORS_RULES = 5
 _POLICY_LETTERS = "racwdxyltmeopi"
 
 
@@ -45,10 +48,6 @@ def parse_signed_identifiers(body: bytes) -> list[dict[str, str]]:
 
 def _attr(text: str) -> str:
     return escape(text, {'"': "&quot;"})
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
 
 
 def _metadata(metadata: Mapping[str, str]) -> str:
@@ -161,7 +160,7 @@ def blob_item(blob: Blob, include: set[str], lease_view: Any, current: bool) -> 
     if blob.copy:
         parts.append(_copy_properties(blob.copy))
     if blob.kind == APPEND:
-        parts.append(f"<Sealed>{_bool(blob.sealed)}</Sealed>")
+        parts.append(f"<Sealed>{xml_bool(blob.sealed)}</Sealed>")
     if blob.deleted:
         parts.append(
             f"<DeletedTime>{http_date(blob.deleted)}</DeletedTime><RemainingRetentionDays>1</RemainingRetentionDays>"
@@ -278,45 +277,18 @@ def page_list(ranges: Iterable[list[int]], cleared: Iterable[list[int]] = ()) ->
 
 # -- service -----------------------------------------------------------------------------------
 
-_RETENTION_OFF: dict[str, Any] = {"enabled": False, "days": None}
 DEFAULT_PROPERTIES: dict[str, Any] = {
-    "logging": {"version": "1.0", "delete": False, "read": False, "write": False, "retention": _RETENTION_OFF},
-    "hour_metrics": {"version": "1.0", "enabled": False, "include_apis": None, "retention": _RETENTION_OFF},
-    "minute_metrics": {"version": "1.0", "enabled": False, "include_apis": None, "retention": _RETENTION_OFF},
-    "cors": [],
+    **ANALYTICS_DEFAULTS,
     "default_version": None,
-    "delete_retention": _RETENTION_OFF,
+    "delete_retention": RETENTION_OFF,
     "static_website": {"enabled": False, "index": None, "error": None, "default_index": None},
 }
 
 
-def _retention(tag: str, policy: Mapping[str, Any]) -> str:
-    days = f"<Days>{policy['days']}</Days>" if policy.get("enabled") and policy.get("days") is not None else ""
-    return f"<{tag}><Enabled>{_bool(policy.get('enabled', False))}</Enabled>{days}</{tag}>"
-
-
-def _metrics(tag: str, metrics: Mapping[str, Any]) -> str:
-    include = metrics.get("include_apis")
-    apis = f"<IncludeAPIs>{_bool(include)}</IncludeAPIs>" if metrics.get("enabled") and include is not None else ""
-    return (
-        f"<{tag}><Version>{escape(metrics['version'])}</Version><Enabled>{_bool(metrics['enabled'])}</Enabled>"
-        f"{apis}{_retention('RetentionPolicy', metrics['retention'])}</{tag}>"
-    )
-
-
 def service_properties(stored: Mapping[str, Any]) -> bytes:
     props = {**DEFAULT_PROPERTIES, **stored}
-    log = props["logging"]
-    cors = "".join(
-        f"<CorsRule><AllowedOrigins>{escape(r['allowed_origins'])}</AllowedOrigins>"
-        f"<AllowedMethods>{escape(r['allowed_methods'])}</AllowedMethods>"
-        f"<MaxAgeInSeconds>{r['max_age']}</MaxAgeInSeconds>"
-        f"<ExposedHeaders>{escape(r['exposed_headers'])}</ExposedHeaders>"
-        f"<AllowedHeaders>{escape(r['allowed_headers'])}</AllowedHeaders></CorsRule>"
-        for r in props["cors"]
-    )
     site = props["static_website"]
-    website = f"<StaticWebsite><Enabled>{_bool(site['enabled'])}</Enabled>"
+    website = f"<StaticWebsite><Enabled>{xml_bool(site['enabled'])}</Enabled>"
     if site["enabled"]:
         website += _optional("IndexDocument", site.get("index"))
         website += _optional("ErrorDocument404Path", site.get("error"))
@@ -324,13 +296,8 @@ def service_properties(stored: Mapping[str, Any]) -> bytes:
     website += "</StaticWebsite>"
     version = _optional("DefaultServiceVersion", props.get("default_version"))
     return (
-        f"{DECLARATION}<StorageServiceProperties>"
-        f"<Logging><Version>{escape(log['version'])}</Version><Delete>{_bool(log['delete'])}</Delete>"
-        f"<Read>{_bool(log['read'])}</Read><Write>{_bool(log['write'])}</Write>"
-        f"{_retention('RetentionPolicy', log['retention'])}</Logging>"
-        f"{_metrics('HourMetrics', props['hour_metrics'])}{_metrics('MinuteMetrics', props['minute_metrics'])}"
-        f"<Cors>{cors}</Cors>{version}{_retention('DeleteRetentionPolicy', props['delete_retention'])}"
-        f"{website}</StorageServiceProperties>"
+        f"{DECLARATION}<StorageServiceProperties>{render_analytics(props)}{version}"
+        f"{retention('DeleteRetentionPolicy', props['delete_retention'])}{website}</StorageServiceProperties>"
     ).encode()
 
 
@@ -340,32 +307,7 @@ def parse_service_properties(body: bytes, current: Mapping[str, Any]) -> dict[st
     if root.tag != "StorageServiceProperties":
         raise InvalidXmlDocument()
     props = {**DEFAULT_PROPERTIES, **current}
-    node = root.find("Logging")
-    if node is not None:
-        props["logging"] = {
-            "version": text(node, "Version", "1.0"),
-            "delete": parse_bool(node, "Delete"),
-            "read": parse_bool(node, "Read"),
-            "write": parse_bool(node, "Write"),
-            "retention": parse_retention(node.find("RetentionPolicy")),
-        }
-    for tag, key in (("HourMetrics", "hour_metrics"), ("MinuteMetrics", "minute_metrics")):
-        node = root.find(tag)
-        if node is not None:
-            enabled = parse_bool(node, "Enabled")
-            include = parse_bool(node, "IncludeAPIs") if node.find("IncludeAPIs") is not None else None
-            props[key] = {
-                "version": text(node, "Version", "1.0"),
-                "enabled": enabled,
-                "include_apis": include if enabled else None,
-                "retention": parse_retention(node.find("RetentionPolicy")),
-            }
-    node = root.find("Cors")
-    if node is not None:
-        rules = [parse_cors_rule(rule) for rule in node.findall("CorsRule")]
-        if len(rules) > MAX_CORS_RULES:
-            raise node_value("Cors", f"{len(rules)} rules")
-        props["cors"] = rules
+    parse_analytics(root, props)
     version = root.findtext("DefaultServiceVersion")
     if version is not None:
         props["default_version"] = version.strip() or None

@@ -16,23 +16,20 @@ from adapters.queue.errors import InvalidXmlDocument, message_too_large
 from adapters.queue.store import NEVER, Message, Queue
 from adapters.storage import xml as storage_xml
 from adapters.storage.xml import (
+    ANALYTICS_DEFAULTS,
     DECLARATION,
     iso_time,
-    node_value,
     parse,
-    parse_bool,
-    parse_cors_rule,
-    parse_retention,
+    parse_analytics,
+    render_analytics,
     service_stats,
     signed_identifiers,
-    text,
 )
 
 __all__ = ["iso_time", "service_stats", "signed_identifiers"]
 
 MESSAGE_LIMIT = 64 * 1024
 """Azure's limit on a message's text, in UTF-8 bytes."""
-MAX_CORS_RULES = 5
 
 _FAST_MESSAGE = re.compile(
     rb"\s*(?:<\?xml[^>]*\?>)?\s*<QueueMessage>\s*<MessageText>([^<&\r\x00-\x08\x0b\x0c\x0e-\x1f]*)"
@@ -153,52 +150,12 @@ def queue_list(
 
 # -- service -------------------------------------------------------------------------------
 
-_DEFAULT_RETENTION: dict[str, Any] = {"enabled": False, "days": None}
-DEFAULT_PROPERTIES: dict[str, Any] = {
-    "logging": {"version": "1.0", "delete": False, "read": False, "write": False, "retention": _DEFAULT_RETENTION},
-    "hour_metrics": {"version": "1.0", "enabled": False, "include_apis": None, "retention": _DEFAULT_RETENTION},
-    "minute_metrics": {"version": "1.0", "enabled": False, "include_apis": None, "retention": _DEFAULT_RETENTION},
-    "cors": [],
-}
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _retention(policy: Mapping[str, Any]) -> str:
-    days = f"<Days>{policy['days']}</Days>" if policy.get("enabled") and policy.get("days") is not None else ""
-    return f"<RetentionPolicy><Enabled>{_bool(policy.get('enabled', False))}</Enabled>{days}</RetentionPolicy>"
-
-
-def _metrics(tag: str, metrics: Mapping[str, Any]) -> str:
-    include = metrics.get("include_apis")
-    apis = f"<IncludeAPIs>{_bool(include)}</IncludeAPIs>" if metrics.get("enabled") and include is not None else ""
-    return (
-        f"<{tag}><Version>{escape(metrics['version'])}</Version><Enabled>{_bool(metrics['enabled'])}</Enabled>"
-        f"{apis}{_retention(metrics['retention'])}</{tag}>"
-    )
+DEFAULT_PROPERTIES = ANALYTICS_DEFAULTS
 
 
 def service_properties(stored: Mapping[str, Any]) -> bytes:
     props = {**DEFAULT_PROPERTIES, **stored}
-    log = props["logging"]
-    cors = "".join(
-        f"<CorsRule><AllowedOrigins>{escape(r['allowed_origins'])}</AllowedOrigins>"
-        f"<AllowedMethods>{escape(r['allowed_methods'])}</AllowedMethods>"
-        f"<MaxAgeInSeconds>{r['max_age']}</MaxAgeInSeconds>"
-        f"<ExposedHeaders>{escape(r['exposed_headers'])}</ExposedHeaders>"
-        f"<AllowedHeaders>{escape(r['allowed_headers'])}</AllowedHeaders></CorsRule>"
-        for r in props["cors"]
-    )
-    return (
-        f"{DECLARATION}<StorageServiceProperties>"
-        f"<Logging><Version>{escape(log['version'])}</Version><Delete>{_bool(log['delete'])}</Delete>"
-        f"<Read>{_bool(log['read'])}</Read><Write>{_bool(log['write'])}</Write>"
-        f"{_retention(log['retention'])}</Logging>"
-        f"{_metrics('HourMetrics', props['hour_metrics'])}{_metrics('MinuteMetrics', props['minute_metrics'])}"
-        f"<Cors>{cors}</Cors></StorageServiceProperties>"
-    ).encode()
+    return f"{DECLARATION}<StorageServiceProperties>{render_analytics(props)}</StorageServiceProperties>".encode()
 
 
 def parse_service_properties(body: bytes, current: Mapping[str, Any]) -> dict[str, Any]:
@@ -207,35 +164,5 @@ def parse_service_properties(body: bytes, current: Mapping[str, Any]) -> dict[st
     if root.tag != "StorageServiceProperties":
         raise InvalidXmlDocument()
     props = {**DEFAULT_PROPERTIES, **current}
-    node = root.find("Logging")
-    if node is not None:
-        props["logging"] = {
-            "version": text(node, "Version", "1.0"),
-            "delete": parse_bool(node, "Delete"),
-            "read": parse_bool(node, "Read"),
-            "write": parse_bool(node, "Write"),
-            "retention": parse_retention(node.find("RetentionPolicy")),
-        }
-    for tag, key in (("HourMetrics", "hour_metrics"), ("MinuteMetrics", "minute_metrics")):
-        node = root.find(tag)
-        if node is not None:
-            enabled = parse_bool(node, "Enabled")
-            include = parse_bool(node, "IncludeAPIs") if node.find("IncludeAPIs") is not None else None
-            if enabled and include is None:
-                raise node_value("IncludeAPIs", "")
-            props[key] = {
-                "version": text(node, "Version", "1.0"),
-                "enabled": enabled,
-                "include_apis": include if enabled else None,
-                "retention": parse_retention(node.find("RetentionPolicy")),
-            }
-    node = root.find("Cors")
-    if node is not None:
-        rules = [parse_cors_rule(rule) for rule in node.findall("CorsRule")]
-        if len(rules) > MAX_CORS_RULES:
-            raise node_value("Cors", f"{len(rules)} rules")
-        props["cors"] = rules
+    parse_analytics(root, props)
     return props
-
-
-# -- shared --------------------------------------------------------------------------------

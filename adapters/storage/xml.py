@@ -161,3 +161,84 @@ def service_stats(now: float) -> bytes:
         f"{DECLARATION}<StorageServiceStats><GeoReplication><Status>live</Status>"
         f"<LastSyncTime>{http_date(now)}</LastSyncTime></GeoReplication></StorageServiceStats>"
     ).encode()
+
+
+# -- the analytics part of service properties (Logging, Hour/MinuteMetrics, Cors) ------------
+
+MAX_CORS_RULES = 5
+RETENTION_OFF: dict[str, Any] = {"enabled": False, "days": None}
+ANALYTICS_DEFAULTS: dict[str, Any] = {
+    "logging": {"version": "1.0", "delete": False, "read": False, "write": False, "retention": RETENTION_OFF},
+    "hour_metrics": {"version": "1.0", "enabled": False, "include_apis": None, "retention": RETENTION_OFF},
+    "minute_metrics": {"version": "1.0", "enabled": False, "include_apis": None, "retention": RETENTION_OFF},
+    "cors": [],
+}
+
+
+def xml_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def retention(tag: str, policy: Mapping[str, Any]) -> str:
+    days = f"<Days>{policy['days']}</Days>" if policy.get("enabled") and policy.get("days") is not None else ""
+    return f"<{tag}><Enabled>{xml_bool(policy.get('enabled', False))}</Enabled>{days}</{tag}>"
+
+
+def _metrics(tag: str, metrics: Mapping[str, Any]) -> str:
+    include = metrics.get("include_apis")
+    apis = f"<IncludeAPIs>{xml_bool(include)}</IncludeAPIs>" if metrics.get("enabled") and include is not None else ""
+    return (
+        f"<{tag}><Version>{escape(metrics['version'])}</Version><Enabled>{xml_bool(metrics['enabled'])}</Enabled>"
+        f"{apis}{retention('RetentionPolicy', metrics['retention'])}</{tag}>"
+    )
+
+
+def render_analytics(props: Mapping[str, Any]) -> str:
+    log = props["logging"]
+    cors = "".join(
+        f"<CorsRule><AllowedOrigins>{escape(r['allowed_origins'])}</AllowedOrigins>"
+        f"<AllowedMethods>{escape(r['allowed_methods'])}</AllowedMethods>"
+        f"<MaxAgeInSeconds>{r['max_age']}</MaxAgeInSeconds>"
+        f"<ExposedHeaders>{escape(r['exposed_headers'])}</ExposedHeaders>"
+        f"<AllowedHeaders>{escape(r['allowed_headers'])}</AllowedHeaders></CorsRule>"
+        for r in props["cors"]
+    )
+    return (
+        f"<Logging><Version>{escape(log['version'])}</Version><Delete>{xml_bool(log['delete'])}</Delete>"
+        f"<Read>{xml_bool(log['read'])}</Read><Write>{xml_bool(log['write'])}</Write>"
+        f"{retention('RetentionPolicy', log['retention'])}</Logging>"
+        f"{_metrics('HourMetrics', props['hour_metrics'])}{_metrics('MinuteMetrics', props['minute_metrics'])}"
+        f"<Cors>{cors}</Cors>"
+    )
+
+
+def parse_analytics(root: ElementTree.Element, props: dict[str, Any]) -> None:
+    """Apply the Logging, metrics and Cors sections a Set Service Properties body carries."""
+    node = root.find("Logging")
+    if node is not None:
+        props["logging"] = {
+            "version": text(node, "Version", "1.0"),
+            "delete": parse_bool(node, "Delete"),
+            "read": parse_bool(node, "Read"),
+            "write": parse_bool(node, "Write"),
+            "retention": parse_retention(node.find("RetentionPolicy")),
+        }
+    for tag, key in (("HourMetrics", "hour_metrics"), ("MinuteMetrics", "minute_metrics")):
+        node = root.find(tag)
+        if node is not None:
+            enabled = parse_bool(node, "Enabled")
+            include = parse_bool(node, "IncludeAPIs") if node.find("IncludeAPIs") is not None else None
+            if enabled and include is None:
+                raise node_value("IncludeAPIs", "")  # required whenever metrics are enabled
+            props[key] = {
+                "version": text(node, "Version", "1.0"),
+                "enabled": enabled,
+                "include_apis": include if enabled else None,
+                "retention": parse_retention(node.find("RetentionPolicy")),
+            }
+    node = root.find("Cors")
+    if node is not None:
+        rules = [parse_cors_rule(rule) for rule in node.findall("CorsRule")]
+        if len(rules) > MAX_CORS_RULES:
+            raise node_value("Cors", f"{len(rules)} rules")
+        props["cors"] = rules
