@@ -7,8 +7,6 @@ An operation is keyed by (method, path shape, variant): the shape is ``service``
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,6 +18,7 @@ from adapters.blob.models import Blob, Container
 from adapters.blob.protocol import NotModified, etag_headers, headers_of
 from adapters.blob.store import BlobStore
 from controlplane.adapter import Operation, RequestContext, RequestTarget, Service, ServiceContext
+from controlplane.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -129,20 +128,16 @@ class BlobService(Service):
         self.container_soft_delete_days = int(settings.get("container_soft_delete_days", 0))
         self.content = ContentStore(context.data_dir)
         self.store = BlobStore(context.state, self.content)
-        self._purger: asyncio.Task[None] | None = None
+        self._purger = Periodic("blob-purge", PURGE_INTERVAL, self.purge)
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.store.load()
-        self._purger = asyncio.create_task(self._purge_loop(), name="blob-purge")
+        self._purger.start()
 
     async def stop(self) -> None:
-        if self._purger is not None:
-            self._purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._purger
-            self._purger = None
+        await self._purger.stop()
 
     async def reset(self) -> None:
         self.store.reset()
@@ -152,14 +147,6 @@ class BlobService(Service):
 
     def stored_access_policy(self, account: str, resource: str, identifier: str) -> Mapping[str, str] | None:
         return self.store.access_policy(account, resource, identifier)
-
-    async def _purge_loop(self) -> None:
-        while True:
-            await asyncio.sleep(PURGE_INTERVAL)
-            try:
-                self.purge()
-            except Exception:  # the purge must outlive one bad pass
-                log.exception("soft-delete purge failed")
 
     def purge(self) -> None:
         self.store.purge_deleted_containers(lambda account: self.container_soft_delete_days)

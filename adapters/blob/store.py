@@ -19,6 +19,7 @@ from typing import Any
 from adapters.blob.content import ContentStore
 from adapters.blob.errors import ContainerAlreadyExists
 from adapters.blob.models import Blob, Container, new_etag
+from adapters.storage.paging import page_names
 from controlplane.state.backend import StateBackend
 
 CONTAINERS = "containers"
@@ -221,17 +222,8 @@ class BlobStore:
         return container
 
     def list_containers(self, account: str, prefix: str, marker: str, limit: int) -> tuple[list[Container], str]:
-        names = self._names.get(account, [])
-        start = max(bisect.bisect_left(names, marker), bisect.bisect_left(names, prefix))
-        found: list[Container] = []
-        for index in range(start, len(names)):
-            name = names[index]
-            if not name.startswith(prefix):
-                break
-            if len(found) == limit:
-                return found, name
-            found.append(self.containers[(account, name)])
-        return found, ""
+        names, next_marker = page_names(self._names.get(account, []), prefix, marker, limit)
+        return [self.containers[(account, name)] for name in names], next_marker
 
     def deleted_container_list(self, account: str, prefix: str) -> list[Container]:
         return sorted(

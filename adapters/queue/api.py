@@ -8,8 +8,6 @@ An operation is keyed by (method, path shape, variant): the shape is ``service``
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +29,7 @@ from adapters.queue.errors import (
 from adapters.queue.store import Queue, QueueStore
 from controlplane.adapter import Operation, RequestContext, RequestTarget, Service, ServiceContext
 from controlplane.gateway.http import header, read_body
+from controlplane.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -153,21 +152,17 @@ class QueueService(Service):
     def __init__(self, context: ServiceContext) -> None:
         self.context = context
         self.store = QueueStore(context.state)
-        self._purger: asyncio.Task[None] | None = None
+        self._purger = Periodic("queue-purge", PURGE_INTERVAL, self.store.purge_all_expired)
         self._handlers: dict[str, Handler] = {name: getattr(self, method) for name, _, _, method in ROUTES.values()}
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.store.load()
-        self._purger = asyncio.create_task(self._purge_loop(), name="queue-purge")
+        self._purger.start()
 
     async def stop(self) -> None:
-        if self._purger is not None:
-            self._purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._purger
-            self._purger = None
+        await self._purger.stop()
 
     async def reset(self) -> None:
         self.store.reset()
@@ -177,14 +172,6 @@ class QueueService(Service):
 
     def stored_access_policy(self, account: str, resource: str, identifier: str) -> Mapping[str, str] | None:
         return self.store.access_policy(account, resource, identifier)
-
-    async def _purge_loop(self) -> None:
-        while True:
-            await asyncio.sleep(PURGE_INTERVAL)
-            try:
-                self.store.purge_all_expired()
-            except Exception:  # the purge must outlive one bad pass
-                log.exception("expired-message purge failed")
 
     # -- routing ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from adapters.queue.errors import MessageNotFound, PopReceiptMismatch, QueueAlreadyExists, QueueNotFound
+from adapters.storage.paging import page_names
 from controlplane.ids import new_guid, random_bytes
 from controlplane.state.backend import StateBackend
 
@@ -191,17 +192,8 @@ class QueueStore:
 
     def page(self, account: str, prefix: str, marker: str, limit: int) -> tuple[list[Queue], str]:
         """Up to ``limit`` queues named ``prefix``* from ``marker`` on, and the next marker ('' at the end)."""
-        names = self._names.get(account, [])
-        start = max(bisect.bisect_left(names, marker), bisect.bisect_left(names, prefix))
-        found: list[Queue] = []
-        for index in range(start, len(names)):
-            name = names[index]
-            if not name.startswith(prefix):
-                break
-            if len(found) == limit:
-                return found, name
-            found.append(self.queues[(account, name)])
-        return found, ""
+        names, next_marker = page_names(self._names.get(account, []), prefix, marker, limit)
+        return [self.queues[(account, name)] for name in names], next_marker
 
     def set_metadata(self, queue: Queue, metadata: dict[str, str]) -> None:
         queue.metadata = metadata
