@@ -5,7 +5,7 @@
    directly, in one run (goal: ratio >= 0.9): Get Blob when the blob adapter is installed,
    else Peek Messages of one 1 KiB queue message.
 
-    python -m bench.docker_mode [--seconds 10] [--clients 16] [--starts 3]
+    python -m bench.docker_mode [--seconds 10] [--clients 16] [--starts 3] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--starts", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     from controlplane.registry import discover
 
@@ -150,12 +151,25 @@ def main() -> None:
             direct = f"http://127.0.0.1:{direct_port}/{ACCOUNT}"
             path, headers = prepare(service, gateway)
             what = "Get Blob" if service == "blob" else "Peek Messages"
-            asyncio.run(drive(direct + path, headers, 1, args.clients))  # warm-up
-            via, via_errors = asyncio.run(drive(gateway + path, headers, args.seconds, args.clients))
-            raw, raw_errors = asyncio.run(drive(direct + path, headers, args.seconds, args.clients))
-            print(f"1 KiB {what}, {args.clients} clients, {args.seconds:.0f}s each")
-            print(f"  through the gateway : {via:8.0f} req/s ({via_errors} errors)")
-            print(f"  container directly  : {raw:8.0f} req/s ({raw_errors} errors)")
+            # Azurite's JIT warms up over the first thousands of requests, and the machine's
+            # load drifts: warm both paths, then alternate them (ABBA) and compare the sums.
+            for url in (gateway, direct):
+                asyncio.run(drive(url + path, headers, 2, args.clients))
+            totals = {"gateway": [0.0, 0], "direct": [0.0, 0]}
+            slice_seconds = args.seconds / (2 * args.rounds)
+            for r in range(args.rounds):
+                order = ("gateway", "direct") if r % 2 == 0 else ("direct", "gateway")
+                for name in order:
+                    rate, errors = asyncio.run(
+                        drive((gateway if name == "gateway" else direct) + path, headers, slice_seconds, args.clients)
+                    )
+                    totals[name][0] += rate
+                    totals[name][1] += errors
+            via, raw = totals["gateway"][0] / args.rounds, totals["direct"][0] / args.rounds
+            rounds = f"{args.rounds} alternating rounds"
+            print(f"1 KiB {what}, {args.clients} clients, {args.seconds:.0f}s per path in {rounds}")
+            print(f"  through the gateway : {via:8.0f} req/s ({totals['gateway'][1]} errors)")
+            print(f"  container directly  : {raw:8.0f} req/s ({totals['direct'][1]} errors)")
             print(f"  ratio               : {via / raw:.2f} (goal >= 0.9)")
         finally:
             stop(process)

@@ -120,10 +120,10 @@ def judge(info: ContainerInfo, me: Owner, alive: Callable[[Owner], bool] = owner
 def azurite_spec(service: str, image: str | None = None) -> ContainerSpec:
     """One Azurite service per container, listening on all interfaces inside it."""
     port = AZURITE_PORTS[service]
-    probe = (
-        f"const s=require('net').connect({port},'127.0.0.1');"
-        "s.on('connect',()=>process.exit(0));s.on('error',()=>process.exit(1))"
-    )
+    # Listening on the port, read from the kernel's socket table: grep starts in a millisecond
+    # where a node probe takes a tenth of a second, so the check can run often. (Both the
+    # official Alpine image and ours have grep.)
+    listening = f":{port:04X} 0+:0000 0A"
     return ContainerSpec(
         image=image or AZURITE_IMAGE,
         ports={port: service},
@@ -141,7 +141,7 @@ def azurite_spec(service: str, image: str | None = None) -> ContainerSpec:
             # No access log: a line per request would cost the control plane more than the request.
             "--silent",
         ),
-        healthcheck=("node", "-e", probe),
+        healthcheck=("grep", "-qsE", listening, "/proc/net/tcp", "/proc/net/tcp6"),
         volume_path="/data",
     )
 

@@ -60,6 +60,8 @@ class ContainerInfo:
     exit_code: int | None = None
     health_log: str | None = None
     """The last health probe's output, for the log when a container turns unhealthy."""
+    address: str | None = None
+    """The container's IP address on the ``localzure`` network."""
 
     @property
     def managed(self) -> bool:
@@ -362,6 +364,7 @@ def _info(raw: Mapping[str, Any]) -> ContainerInfo:
         if bindings:
             ports[int(key.split("/", 1)[0])] = int(bindings[0]["HostPort"])
     probes = health.get("Log") or []
+    networks = (raw.get("NetworkSettings") or {}).get("Networks") or {}
     return ContainerInfo(
         id=raw["Id"],
         name=raw.get("Name", "").lstrip("/"),
@@ -374,4 +377,5 @@ def _info(raw: Mapping[str, Any]) -> ContainerInfo:
         restart_count=int(raw.get("RestartCount") or 0),
         exit_code=state.get("ExitCode"),
         health_log=(probes[-1].get("Output") or "").strip() if probes else None,
+        address=(networks.get(NETWORK) or {}).get("IPAddress") or None,
     )

@@ -32,7 +32,6 @@ AZURITE_IMAGE = "mcr.microsoft.com/azure-storage/azurite"
 """Microsoft's official image: the default for blob, queue and table in Docker mode."""
 LOCAL_AZURITE_IMAGE = "localzure/azurite:latest"
 """The equivalent built here when the official one cannot be pulled."""
-"""The control plane and every adapter; custom services run ``python -m adapters.<name>`` in it."""
 
 AZURITE_VERSION = "3.35.0"
 """The last azurite release that runs on Debian bookworm's node 18."""
@@ -198,18 +197,19 @@ class ImageBuilder:
                 shutil.copy(self.ca_bundle, bundle)
             else:
                 bundle.write_text("")
+            script = self.images_dir / "azurite" / "bundle.sh"
+            shutil.copy(script, context / "bundle.sh")
             staged = context / "staged"
             staged.mkdir()
-            npm = shutil.which("npm")
-            if npm is not None:
-                self.progress(f"installing azurite@{AZURITE_VERSION} with the host's npm")
-                command = [npm, "install", "--prefix", str(staged), "--omit=dev", "--no-audit", "--no-fund"]
+            if shutil.which("npm") is not None:
+                self.progress(f"bundling azurite@{AZURITE_VERSION} with the host's npm")
+                command = ["sh", str(script), str(staged), AZURITE_VERSION]
                 if self.ca_bundle is not None:
                     command += ["--cafile", str(self.ca_bundle)]
                 try:
-                    self._run([*command, f"azurite@{AZURITE_VERSION}"], "azurite (npm)")
+                    self._run(command, "azurite (npm)")
                 except EngineError as exc:
-                    self.progress(f"{exc}; installing it inside the image instead")
+                    self.progress(f"{exc}; bundling it inside the image instead")
                     shutil.rmtree(staged)
                     staged.mkdir()
             self._build(context, LOCAL_AZURITE_IMAGE, {"AZURITE_VERSION": AZURITE_VERSION})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,26 @@ def test_azurite_spec_runs_one_service_on_all_interfaces_with_persistence() -> N
     assert command[command.index("--queueHost") + 1] == "0.0.0.0"
     assert command[command.index("--location") + 1] == spec.volume_path
     assert "--loose" in command and "--skipApiVersionCheck" in command
-    assert spec.healthcheck[0] == "node" and "10001" in spec.healthcheck[-1]
+
+
+_TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+
+
+def _probe(spec, tcp: str, tmp_path) -> int:
+    """Runs the spec's health probe against a made-up kernel socket table."""
+    table = tmp_path / "tcp"
+    table.write_text(_TCP_HEADER + tcp)
+    command = [arg for arg in spec.healthcheck if not arg.startswith("/proc/")]
+    return subprocess.run([*command, str(table), str(tmp_path / "missing-tcp6")]).returncode
+
+
+def test_azurite_probe_passes_only_while_the_port_is_listening(tmp_path) -> None:
+    spec = azurite_spec("queue")  # port 10001 = 0x2711
+    listening = "   0: 00000000:2711 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n"
+    connected = "   1: 0100007F:2711 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n"
+    other_port = "   2: 00000000:2710 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3 1\n"
+    assert _probe(spec, listening, tmp_path) == 0
+    assert _probe(spec, connected + other_port, tmp_path) != 0
 
 
 def test_spec_for_picks_azurite_unless_the_emulator_switch_says_localzure() -> None:
