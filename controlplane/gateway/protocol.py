@@ -6,6 +6,8 @@
   read, so a hostile client cannot make the server buffer without bound (the gateway's
   configurable, smaller limit answers in the service's own error format later).
 - Unparseable HTTP gets an XML error in Azure's shape instead of uvicorn's plain text.
+- Writes made in one turn of the event loop go out in one send(): uvicorn writes a
+  response's head and its body separately, two system calls where one does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,57 @@ from controlplane.ids import new_guid
 
 HEADER_TIMEOUT = 30.0
 HARD_HEADER_LIMIT = 1024 * 1024
+CORK_LIMIT = 64 * 1024
+"""Buffered bytes that are written at once rather than at the end of the loop's turn."""
+
+
+class CorkedTransport:
+    """A transport whose writes within one turn of the event loop are joined into one."""
+
+    __slots__ = ("_transport", "_loop", "_buffer", "_size")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._buffer: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self._buffer:
+            self._loop.call_soon(self.flush)
+        self._buffer.append(data)
+        self._size += len(data)
+        if self._size >= CORK_LIMIT:
+            self.flush()
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._buffer:
+            data = self._buffer[0] if len(self._buffer) == 1 else b"".join(self._buffer)
+            self._buffer.clear()
+            self._size = 0
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._buffer.clear()
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class InvalidHttpRequest(AzureError):
@@ -41,7 +94,7 @@ class AzureHttpProtocol(HttpToolsProtocol):
         self._header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:

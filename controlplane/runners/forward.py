@@ -11,16 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
-import aiohttp
-from multidict import CIMultiDict
-from yarl import URL
-
 from controlplane.adapter import Operation, RequestTarget, Service
 from controlplane.gateway.errors import ServerBusy
+from controlplane.runners.upstream import UpstreamPool, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +38,9 @@ _HOP_BY_HOP = frozenset(
 )
 # The gateway sets these on every response itself.
 _GATEWAY_SET = frozenset({b"x-ms-request-id", b"x-ms-version"})
+_DROPPED_RESPONSE_HEADERS = _HOP_BY_HOP | _GATEWAY_SET
+# The gateway has already answered any Expect: 100-continue, and streams the body on.
+_DROPPED_REQUEST_HEADERS = _HOP_BY_HOP | {b"expect"}
 _RETRY_AFTER = {"Retry-After": "5"}
 
 
@@ -119,30 +120,24 @@ class ForwardingService(Service):
         details: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.name = name
-        self.backend = backend.rstrip("/")
         self.error_format = error_format
         self.breaker = breaker or CircuitBreaker(name)
         self._details = details
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=3.0, sock_read=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        # Made on first use: a session belongs to the running loop.
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, limit_per_host=256, keepalive_timeout=30),
-                timeout=self._timeout,
-                auto_decompress=False,
-                trust_env=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
-            )
-        return self._session
+        self._timeout = timeout
+        self.backend = ""
+        self._pool: UpstreamPool | None = None
+        self.retarget(backend)
 
     def retarget(self, backend: str) -> None:
-        """The backend moved (a restarted container gets a new published port)."""
+        """The backend moved (a restarted container gets a new address or published port)."""
         backend = backend.rstrip("/")
         if backend != self.backend:
-            log.info("service %s now forwards to %s", self.name, backend, extra={"service": self.name})
+            if self.backend:
+                log.info("service %s now forwards to %s", self.name, backend, extra={"service": self.name})
+            url = urllib.parse.urlsplit(backend)
+            if self._pool is not None:
+                self._pool.close()
+            self._pool = UpstreamPool(url.hostname or "127.0.0.1", url.port or 80, read_timeout=self._timeout)
             self.backend = backend
         self.breaker.reset()
 
@@ -154,37 +149,30 @@ class ForwardingService(Service):
     async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
         if not self.breaker.allow():
             raise ServerBusy(f"The service '{self.name}' is not answering; retry later.", headers=_RETRY_AFTER)
+        assert self._pool is not None
         try:
-            response = await self._client().request(
+            response = await self._pool.request(
                 scope["method"],
-                URL(self.backend + _raw_target(scope), encoded=True),
-                headers=CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in _request_headers(scope)),
-                data=_body(receive) if _has_body(scope) else None,
-                allow_redirects=False,
-                compress=None,
-                chunked=None,
+                _raw_target(scope),
+                _request_headers(scope),
+                _body(receive) if _has_body(scope) else None,
             )
-        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
+        except UpstreamUnavailable as exc:
             self.breaker.failure()
             log.warning("forwarding to %s failed: %s", self.backend, exc, extra={"service": self.name})
             raise ServerBusy(
                 f"The service '{self.name}' is not answering; retry later.", headers=_RETRY_AFTER
             ) from None
         self.breaker.success()
-        try:
-            headers = [(k, v) for k, v in response.raw_headers if k.lower() not in _HOP_BY_HOP | _GATEWAY_SET]
-            await send({"type": "http.response.start", "status": response.status, "headers": headers})
-            async for chunk in response.content.iter_any():
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            response.release()
+        headers = [(k, v) for k, v in response.headers if k.lower() not in _DROPPED_RESPONSE_HEADERS]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        async for chunk in response.body():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
 
     def health(self) -> dict[str, Any]:
         info: dict[str, Any] = {"backend": self.backend, "circuit": str(self.breaker.state)}
@@ -193,17 +181,17 @@ class ForwardingService(Service):
         return info
 
 
-def _raw_target(scope: dict) -> str:
+def _raw_target(scope: dict) -> bytes:
     # raw_path keeps the client's percent-encoding, which SharedKey signatures cover.
     path = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string") or b""
-    return (path + (b"?" + query if query else b"")).decode("latin-1")
+    return path + b"?" + query if query else path
 
 
 def _request_headers(scope: dict) -> list[tuple[bytes, bytes]]:
     # Host is kept: path-style URLs keep their account segment and hostname-style
     # requests keep the account in the Host, where the backend looks for it.
-    return [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP]
+    return [(k, v) for k, v in scope["headers"] if k.lower() not in _DROPPED_REQUEST_HEADERS]
 
 
 def _has_body(scope: dict) -> bool:

@@ -44,7 +44,6 @@ def test_services_run_in_labelled_healthy_containers_behind_the_gateway(
     assert labels["io.localzure.managed"] == "true"
     assert labels["io.localzure.service"] == "queue"
     assert labels["io.localzure.owner"].split("/")[1] == str(cp.process.pid)  # type: ignore[union-attr]
-    assert inspect["State"]["Health"]["Status"] == "healthy"
     assert "localzure" in inspect["NetworkSettings"]["Networks"]
     bindings = inspect["HostConfig"]["PortBindings"]["10001/tcp"]
     assert bindings[0]["HostIp"] == "127.0.0.1"
@@ -52,8 +51,10 @@ def test_services_run_in_labelled_healthy_containers_behind_the_gateway(
 
     service = cp.service("queue")
     assert (service["mode"], service["state"]) == ("docker", "running")
-    container = service["container"]
-    assert container["name"] == "localzure-queue" and container["health"] == "healthy"
+    # Running as soon as it answers; the HEALTHCHECK (every 5 s) then reports it healthy.
+    container = wait_for(lambda: (c := cp.service("queue")["container"])["health"] == "healthy" and c, timeout=20)
+    assert docker_json("inspect", "localzure-queue")[0]["State"]["Health"]["Status"] == "healthy"
+    assert container["name"] == "localzure-queue"
     assert inspect["Id"].startswith(container["id"])
     assert container["ports"]["10001"].startswith("127.0.0.1:")
     assert container["restart_count"] == 0 and container["started_at"]
@@ -79,7 +80,9 @@ def test_services_run_in_labelled_healthy_containers_behind_the_gateway(
     for name in {"blob", "queue", "table"} & set(discover()):
         other = docker_json("inspect", f"localzure-{name}")[0]
         assert other["Config"]["Labels"]["io.localzure.service"] == name
-        assert other["State"]["Health"]["Status"] == "healthy"
+        assert wait_for(
+            lambda n=name: docker_json("inspect", f"localzure-{n}")[0]["State"]["Health"]["Status"] == "healthy"
+        )
         assert other["Args"][0] == f"azurite-{name}" or other["Path"] == f"azurite-{name}"
         assert cp.service(name)["mode"] == "docker"
 
@@ -187,8 +190,8 @@ def test_our_own_emulator_image_runs_with_the_emulator_switch(
     config = tmp_path / "localzure.yaml"
     config.write_text("services:\n  queue:\n    emulator: localzure\n")
     cp = start(control_planes, tmp_path / "data", config=config)
-    container = cp.service("queue")["container"]
-    assert container["image"] == "localzure/controlplane:latest" and container["health"] == "healthy"
+    container = wait_for(lambda: (c := cp.service("queue")["container"])["health"] == "healthy" and c, timeout=20)
+    assert container["image"] == "localzure/controlplane:latest"
     queue = queue_client(cp).create_queue(f"own{uuid.uuid4().hex[:8]}")
     queue.send_message("served by adapters.queue in a container")
     assert [m.content for m in queue.receive_messages()] == ["served by adapters.queue in a container"]
