@@ -164,9 +164,7 @@ class _EnvironmentSource(EnvSettingsSource):
         super().__init__(settings_cls)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(
-            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
-        )
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
     def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
         if field_name == "accounts" and isinstance(value, str) and not value.lstrip().startswith("{"):
@@ -197,9 +195,7 @@ class _FileErrors:
             message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
             raise ConfigError(f"config file {file_path}: {message}") from exc
         if not isinstance(data, dict):
-            raise ConfigError(
-                f"config file {file_path}: the top level must be a mapping, not {type(data).__name__}"
-            )
+            raise ConfigError(f"config file {file_path}: the top level must be a mapping, not {type(data).__name__}")
         return data
 
 
@@ -242,9 +238,7 @@ class Settings(BaseSettings):
     fsync: bool = False
     mode: Literal["auto", "host", "docker", "external"] = "auto"
     services: dict[str, ServiceSettings] = Field(default_factory=dict)
-    accounts: dict[AccountName, AccountKey] = Field(
-        default_factory=lambda: {WELL_KNOWN_ACCOUNT: WELL_KNOWN_KEY}
-    )
+    accounts: dict[AccountName, AccountKey] = Field(default_factory=lambda: {WELL_KNOWN_ACCOUNT: WELL_KNOWN_KEY})
     """Storage account name -> base64 key."""
     auto_create_accounts: bool = False
     """Serve unknown (well-formed) account names as if configured with ``auto_create_key``:

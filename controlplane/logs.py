@@ -158,9 +158,7 @@ class JsonLineFormatter(JsonFormatter):
             reserved_attrs=[*RESERVED_ATTRS, "taskName", "_redacted"],
         )
 
-    def add_fields(
-        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
-    ) -> None:
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         stamp = datetime.fromtimestamp(record.created, tz=UTC)
         log_data["timestamp"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         super().add_fields(log_data, record, message_dict)
@@ -215,9 +213,7 @@ class LogRing(logging.Handler):
         self._dict_formatter = JsonLineFormatter()
         self._records: dict[str, deque[tuple[int, dict[str, Any]]]] = {}
         self._seq = itertools.count()
-        self._subscribers: list[
-            tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]], str | None]
-        ] = []
+        self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]], str | None]] = []
         self._sub_lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -83,9 +83,7 @@ def parse_authorization(value: str) -> SharedKeyCredential:
     return SharedKeyCredential(scheme=scheme, account=account, signature=signature)
 
 
-def verify_shared_key(
-    request: StorageRequest, service: str, credential: SharedKeyCredential, key: bytes
-) -> None:
+def verify_shared_key(request: StorageRequest, service: str, credential: SharedKeyCredential, key: bytes) -> None:
     """Raise AuthenticationFailed unless the credential signs this request with ``key``."""
     if credential.account != request.account:
         raise auth_failed(

@@ -64,9 +64,7 @@ def authenticate_storage(
         grant = verify_sas(token, request, service, operation, key, stored_policy, now or datetime.now(UTC))
         if not operation.sas_allowed:
             raise AuthorizationPermissionMismatch()
-        return AuthResult(
-            scheme=grant.kind, account=request.account, sas=grant, table_range=grant.table_range
-        )
+        return AuthResult(scheme=grant.kind, account=request.account, sas=grant, table_range=grant.table_range)
     if operation.anonymous:
         return AuthResult(scheme=ANONYMOUS, account=request.account)
     # Azure answers 401 NoAuthenticationInformation (with a bearer challenge) on newer versions and
