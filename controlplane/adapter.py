@@ -7,6 +7,7 @@ types in this module.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ CONTROLPLANE_IMAGE = "localzure/controlplane:latest"
 """LocalZure's own image: the control plane, and every adapter's emulator (``python -m adapters.<name>``)."""
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+AmqpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+"""Serves one AMQP connection; the reader yields every byte from the protocol header on."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,11 @@ class Service(ABC):
         """Service-specific health details for the admin API."""
         return {}
 
+    def amqp(self) -> AmqpHandler | None:
+        """For a service whose port also carries AMQP (Service Bus): the handler of one AMQP
+        connection. The port then sniffs each connection's first bytes: AMQP, TLS or HTTP."""
+        return None
+
     def stored_access_policy(self, account: str, resource: str, identifier: str) -> Mapping[str, str] | None:
         """A stored access policy by id (for service SAS ``si=``), or None."""
         return None
@@ -149,6 +157,9 @@ class Adapter(ABC):
     depends_on: tuple[str, ...] = ()
     max_body_bytes: int | None = None
     """Largest request body the gateway lets through to it (None: the service checks its own)."""
+    speaks_amqp: bool = False
+    """Its port carries AMQP as well as HTTP (Service Bus): in Docker mode the gateway pipes
+    AMQP connections to the container unread."""
 
     @property
     def hostname_patterns(self) -> tuple[HostnamePattern, ...]:

@@ -75,7 +75,7 @@ class ServiceSlot:
     state: ServiceState = ServiceState.UNINITIALIZED
     service: Service | None = None
     backend: StateBackend | None = None
-    listener: HttpListener | None = None
+    listener: HttpListener | SniffingListener | None = None
     started_at: float | None = None
     error: str | None = None
     listeners: list[StateListener] = field(default_factory=list)
@@ -234,18 +234,31 @@ class Runtime:
             await self.tls.get()  # an HTTPS port that cannot have a certificate is a start-up failure
         app = self.gateway.edge_app()
         proxy = ProxyPolicy(self.gateway.router)
-        edge = SniffingListener(app, bind(self.settings.host, self.settings.port), "edge", tls=self.tls, proxy=proxy)
+        sock = bind(self.settings.host, self.settings.port)
+        edge = SniffingListener(app, sock, "edge", tls=self.tls, proxy=proxy, amqp=self._edge_amqp)
         await edge.start()
         self.edge = edge
         if https_port is not None:
             try:
                 sock = bind(self.settings.host, https_port)
-                https = SniffingListener(app, sock, "edge-https", tls=self.tls, proxy=proxy, protocols={TLS})
+                https = SniffingListener(
+                    app, sock, "edge-https", tls=self.tls, proxy=proxy, amqp=self._edge_amqp, protocols={TLS}
+                )
                 await https.start()
             except BaseException:
                 await edge.stop(0.1)
                 raise
             self.edge_https = https
+
+    async def _edge_amqp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """AMQP reaching the edge port (plain, or inside TLS for ``<namespace>.servicebus.windows.net``)
+        goes to the running service that speaks it."""
+        for slot in self.slots.values():
+            handler = slot.service.amqp() if slot.service is not None else None
+            if handler is not None:
+                await handler(reader, writer)
+                return
+        log.info("AMQP connection on the edge closed: no running service speaks AMQP")
 
     async def _stop_slots(self, slots: Any) -> None:
         for slot in slots:

@@ -30,11 +30,12 @@ import select
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Collection
 from typing import Any
 
 import uvicorn
 
+from controlplane.adapter import AmqpHandler
 from controlplane.gateway.proxy import (
     ESTABLISHED,
     MAX_CONNECT_HEAD,
@@ -48,8 +49,6 @@ from controlplane.tls import AuthorityLoader, LocalAuthority
 
 log = logging.getLogger(__name__)
 
-AmqpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-"""Serves one AMQP connection; the reader yields every byte from the protocol header on."""
 
 AMQP_PREFACE = b"AMQP"
 TLS_HANDSHAKE = 0x16

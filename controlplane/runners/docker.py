@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from controlplane.adapter import ContainerSpec
-from controlplane.runners.base import HttpListener, Runner, bind
+from controlplane.runners.base import Runner, bind
 from controlplane.runners.containers import (
     Verdict,
     container_name,
@@ -38,7 +38,7 @@ from controlplane.runners.engine import (
     ImageUnavailable,
 )
 from controlplane.runners.forward import ForwardingService
-from controlplane.runners.host import HostRunner
+from controlplane.runners.host import HostRunner, service_listener
 from controlplane.runners.probe import first_answering
 
 if TYPE_CHECKING:
@@ -102,10 +102,12 @@ class DockerRunner(Runner):
             self.session.watch(self.container.id, lambda action, event: self._on_event(slot, action, event))
             await self._wait_ready(slot, self.start_timeout)
             error_format = "xml" if slot.name in ("blob", "queue") else "json"
-            self.forward = ForwardingService(slot.name, self._backend, error_format)
+            self.forward = ForwardingService(
+                slot.name, self._backend, error_format, speaks_amqp=slot.adapter.speaks_amqp
+            )
             slot.service = self.forward
             sock = bind(self.runtime.settings.host, slot.port)
-            slot.listener = HttpListener(self.runtime.gateway.port_app(slot.name), sock, slot.name)
+            slot.listener = service_listener(self.runtime, slot, sock)
             await slot.listener.start()
             slot.port = slot.listener.port
             self._ready = True

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from controlplane.runners.base import HttpListener, Runner, bind
+from controlplane.runners.base import Runner, bind
 from controlplane.runners.forward import ForwardingService
+from controlplane.runners.host import service_listener
 
 if TYPE_CHECKING:
     from controlplane.runtime import Runtime, ServiceSlot
@@ -53,10 +54,10 @@ class ExternalRunner(Runner):
                     raise ConnectionError(f"{self.health_url} not answering: {self.last_check.get('error')}")
                 await asyncio.sleep(0.25)
         error_format = "xml" if slot.name in ("blob", "queue") else "json"
-        self.forward = ForwardingService(slot.name, self.backend, error_format)
+        self.forward = ForwardingService(slot.name, self.backend, error_format, speaks_amqp=slot.adapter.speaks_amqp)
         slot.service = self.forward
         sock = bind(self.runtime.settings.host, slot.port)
-        slot.listener = HttpListener(self.runtime.gateway.port_app(slot.name), sock, slot.name)
+        slot.listener = service_listener(self.runtime, slot, sock)
         try:
             await slot.listener.start()
         except BaseException:

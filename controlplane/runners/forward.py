@@ -2,7 +2,7 @@
 
 :class:`ForwardingService` is the ``Service`` the gateway calls for such a service: it
 streams the request to the backend and the response back, chunk by chunk, behind a
-:class:`CircuitBreaker`. :class:`TcpPassThrough` pipes raw TCP (AMQP) to a backend.
+:class:`CircuitBreaker`. :func:`tcp_pass_through` pipes raw TCP (AMQP) to a backend.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from controlplane.adapter import Operation, RequestTarget, Service
+from controlplane.adapter import AmqpHandler, Operation, RequestTarget, Service
 from controlplane.gateway.errors import ServerBusy
 from controlplane.runners.upstream import UpstreamPool, UpstreamUnavailable
 
@@ -118,9 +118,11 @@ class ForwardingService(Service):
         breaker: CircuitBreaker | None = None,
         timeout: float = 60.0,
         details: Callable[[], Mapping[str, Any]] | None = None,
+        speaks_amqp: bool = False,
     ) -> None:
         self.name = name
         self.error_format = error_format
+        self._amqp = tcp_pass_through(name, self._address) if speaks_amqp else None
         self.breaker = breaker or CircuitBreaker(name)
         self._details = details
         self._timeout = timeout
@@ -140,6 +142,13 @@ class ForwardingService(Service):
             self._pool = UpstreamPool(url.hostname or "127.0.0.1", url.port or 80, read_timeout=self._timeout)
             self.backend = backend
         self.breaker.reset()
+
+    def amqp(self) -> AmqpHandler | None:
+        return self._amqp
+
+    def _address(self) -> tuple[str, int]:
+        assert self._pool is not None
+        return self._pool.host, self._pool.port
 
     def resolve(self, method: str, target: RequestTarget, query: Mapping[str, str]) -> Operation:
         # The backend names and authorizes the operation; the gateway only needs a label.
@@ -214,49 +223,25 @@ async def _body(receive: Callable) -> AsyncIterator[bytes]:
             return
 
 
-class TcpPassThrough:
-    """Listens on ``host:port`` and pipes every connection to the backend, both ways."""
+def tcp_pass_through(name: str, backend: Callable[[], tuple[str, int]]) -> AmqpHandler:
+    """An AMQP handler that pipes the connection's bytes to ``backend()`` and back, unread
+    (the backend runs the AMQP server; the gateway's listener only sniffed the first bytes)."""
 
-    def __init__(self, name: str, host: str, port: int, backend: Callable[[], tuple[str, int]]) -> None:
-        self.name = name
-        self.host, self.port = host, port
-        self.backend = backend
-        self._server: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port = backend()
         try:
-            host, port = self.backend()
-            try:
-                up_reader, up_writer = await asyncio.open_connection(host, port)
-            except OSError as exc:
-                log.warning("%s: backend %s:%d refused: %s", self.name, host, port, exc, extra={"service": self.name})
-                return
-            try:
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-            finally:
-                up_writer.close()
-        finally:
+            up_reader, up_writer = await asyncio.open_connection(host, port)
+        except OSError as exc:
+            log.warning("%s: backend %s:%d refused: %s", name, host, port, exc, extra={"service": name})
             writer.close()
-            if task is not None:
-                self._tasks.discard(task)
+            return
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            up_writer.close()
+            writer.close()
+
+    return serve
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

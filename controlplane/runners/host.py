@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from controlplane.adapter import ServiceContext
+from controlplane.gateway.listener import AMQP, HTTP, TLS, SniffingListener
 from controlplane.runners.base import HttpListener, Runner, bind
 from controlplane.state import open_backend
 
@@ -39,7 +41,7 @@ class HostRunner(Runner):
             service = slot.adapter.create_service(context)
             await service.start()
             slot.service = service
-            slot.listener = HttpListener(self.runtime.gateway.port_app(slot.name), sock, slot.name)
+            slot.listener = service_listener(self.runtime, slot, sock)
             await slot.listener.start()
             slot.port = slot.listener.port
         except BaseException:
@@ -64,3 +66,14 @@ class HostRunner(Runner):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{slot.port}"
+
+
+def service_listener(runtime: Runtime, slot: ServiceSlot, sock: socket.socket) -> HttpListener | SniffingListener:
+    """HTTP on the service's port; for a service that also speaks AMQP (Service Bus), AMQP,
+    TLS (with the local CA's certificate) and HTTP, told apart by each connection's first bytes."""
+    assert slot.service is not None
+    app = runtime.gateway.port_app(slot.name)
+    amqp = slot.service.amqp()
+    if amqp is None:
+        return HttpListener(app, sock, slot.name)
+    return SniffingListener(app, sock, slot.name, tls=runtime.tls, amqp=amqp, protocols={AMQP, TLS, HTTP})

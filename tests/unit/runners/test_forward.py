@@ -9,7 +9,7 @@ import pytest
 
 from controlplane.gateway.errors import ServerBusy
 from controlplane.runners.base import HttpListener, bind
-from controlplane.runners.forward import BreakerState, CircuitBreaker, ForwardingService, TcpPassThrough
+from controlplane.runners.forward import BreakerState, CircuitBreaker, ForwardingService
 from tests.support import free_port
 
 
@@ -164,14 +164,18 @@ async def test_tcp_pass_through_pipes_both_ways() -> None:
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(upper, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    relay = TcpPassThrough("amqp", "127.0.0.1", 0, lambda: ("127.0.0.1", port))
-    await relay.start()
-    reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+    backend = await asyncio.start_server(upper, "127.0.0.1", 0)
+    service = ForwardingService(
+        "servicebus", f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}", speaks_amqp=True
+    )
+    handler = service.amqp()
+    assert handler is not None
+    relay = await asyncio.start_server(handler, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", relay.sockets[0].getsockname()[1])
     writer.write(b"amqp frame")
     await writer.drain()
     assert await asyncio.wait_for(reader.read(100), 5) == b"AMQP FRAME"
     writer.close()
-    await relay.stop()
-    server.close()
+    relay.close()
+    backend.close()
+    assert ForwardingService("queue", "http://127.0.0.1:1").amqp() is None
