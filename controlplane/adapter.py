@@ -157,6 +157,9 @@ class Adapter(ABC):
     depends_on: tuple[str, ...] = ()
     max_body_bytes: int | None = None
     """Largest request body the gateway lets through to it (None: the service checks its own)."""
+    account_in_path: bool = True
+    """On its own port, the first path segment names the account (storage's path-style URLs).
+    False for services whose paths are all resource (Service Bus: the namespace is the host)."""
     speaks_amqp: bool = False
     """Its port carries AMQP as well as HTTP (Service Bus): in Docker mode the gateway pipes
     AMQP connections to the container unread."""

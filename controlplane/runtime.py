@@ -142,6 +142,7 @@ class Runtime:
                 for name, slot in self.slots.items()
                 if (limit := settings.service(name).max_body_bytes or slot.adapter.max_body_bytes) is not None
             },
+            accountless=frozenset(name for name, slot in self.slots.items() if not slot.adapter.account_in_path),
         )
         self.admin_token = settings.admin_token
         self.gateway.faults.replace(settings.faults)

@@ -64,15 +64,20 @@ class Gateway:
     max_header_bytes: int = 64 * 1024
     body_limits: Mapping[str, int] = field(default_factory=dict)
     """Service name -> largest request body it accepts (absent: the service decides)."""
+    accountless: frozenset[str] = frozenset()
+    """Services whose paths on their own port carry no account (see ``Adapter.account_in_path``)."""
 
     def port_app(self, name: str) -> ASGI:
         """A service's own port: path-style (or hostname-style when the Host names it)."""
+        in_path = name not in self.accountless
 
         async def app(scope: dict, receive: Callable, send: Callable) -> None:
             if scope["type"] != "http":
                 return await _lifespan(scope, receive, send)
             host = header(scope, b"host") or ""
-            await self._serve(scope, receive, send, lambda: route_path_style(name, host, scope["path"], self.router))
+            await self._serve(
+                scope, receive, send, lambda: route_path_style(name, host, scope["path"], self.router, in_path)
+            )
 
         return app
 

@@ -69,11 +69,18 @@ class HostRouter:
         return RequestTarget(service=service, account=_primary(account), path=path or "/", path_style=False)
 
 
-def route_path_style(service: str, host: str, path: str, router: HostRouter) -> RequestTarget:
-    """A service's own port: hostname-style if the Host names the service, else path-style."""
+def route_path_style(
+    service: str, host: str, path: str, router: HostRouter, account_in_path: bool = True
+) -> RequestTarget:
+    """A service's own port: hostname-style if the Host names the service, else path-style
+    (or, for a service without accounts in its paths, the host's first label names it)."""
     matched = router.match(host)
     if matched is not None and matched[0] == service:
         return RequestTarget(service=service, account=_primary(matched[1]), path=path or "/", path_style=False)
+    if not account_in_path:
+        return RequestTarget(
+            service=service, account=host.split(".", 1)[0].split(":", 1)[0], path=path or "/", path_style=False
+        )
     segment, _, rest = path.lstrip("/").partition("/")
     if not segment:
         raise InvalidUri("The requested URI does not represent any resource on the server.")
