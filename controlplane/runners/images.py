@@ -45,11 +45,29 @@ LABEL_SOURCE = "io.localzure.source"
 Progress = Callable[[str], None]
 
 
+def service_images(images_dir: Path) -> dict[str, Path]:
+    """A custom service's own image (``images/<service>/``, built on the control-plane image):
+    ``localzure/<service>:latest`` -> its directory."""
+    if not images_dir.is_dir():
+        return {}
+    return {
+        f"localzure/{path.name}:latest": path
+        for path in sorted(images_dir.iterdir())
+        if path.name not in ("base", "azurite", "localzure") and (path / "Dockerfile").is_file()
+    }
+
+
 def source_digest(images_dir: Path, image: str) -> str:
     """What the image is built from: its Dockerfile directory, and for the control-plane
-    image the project's code and dependencies too."""
+    image (and the service images built on it) the project's code and dependencies too."""
     root = images_dir.parent
-    files = sorted((images_dir / ("azurite" if image == LOCAL_AZURITE_IMAGE else "localzure")).glob("*"))
+    directory = service_images(images_dir).get(image)
+    if directory is not None:
+        files = sorted(directory.glob("*"))
+        image = CONTROLPLANE_IMAGE
+    else:
+        files = []
+    files += sorted((images_dir / ("azurite" if image == LOCAL_AZURITE_IMAGE else "localzure")).glob("*"))
     if image == CONTROLPLANE_IMAGE:
         files.append(root / "pyproject.toml")
         for package in ("controlplane", "adapters"):
@@ -108,8 +126,7 @@ class ImageBuilder:
     def build_all(self, force: bool = False) -> list[str]:
         built = []
         with self._lock, build_lock():
-            builds = ((LOCAL_AZURITE_IMAGE, self.build_azurite), (CONTROLPLANE_IMAGE, self.build_controlplane))
-            for image, build in builds:
+            for image, build in self._buildable().items():
                 if force or not self.current(image):
                     build()
                     built.append(image)
@@ -133,7 +150,7 @@ class ImageBuilder:
         Raises ImageUnavailable naming what was tried.
         """
         with self._lock:
-            buildable = {CONTROLPLANE_IMAGE: self.build_controlplane, LOCAL_AZURITE_IMAGE: self.build_azurite}
+            buildable = self._buildable()
             if image in buildable:
                 if self.current(image):
                     return image
@@ -175,6 +192,30 @@ class ImageBuilder:
             return LOCAL_AZURITE_IMAGE
 
     # --- the builds --------------------------------------------------------------------
+
+    def _buildable(self) -> dict[str, Callable[[], None]]:
+        """Every image built here, in build order (service images need the control plane's)."""
+        builds: dict[str, Callable[[], None]] = {
+            LOCAL_AZURITE_IMAGE: self.build_azurite,
+            CONTROLPLANE_IMAGE: self.build_controlplane,
+        }
+        for image, directory in service_images(self.images_dir).items():
+            builds[image] = lambda image=image, directory=directory: self.build_service(image, directory)
+        return builds
+
+    def build_service(self, image: str, directory: Path) -> None:
+        """A service's own image, FROM the control-plane image (built first if stale)."""
+        if not self.current(CONTROLPLANE_IMAGE):
+            self.build_controlplane()
+        with tempfile.TemporaryDirectory(prefix="localzure-service.") as tmp:
+            context = Path(tmp)
+            for path in directory.iterdir():
+                if path.is_file():
+                    shutil.copy(path, context / path.name)
+            self.progress(f"building {image} on {CONTROLPLANE_IMAGE}")
+            labels = {LABEL_SOURCE: source_digest(self.images_dir, image)}
+            self.engine.build(context, image, {"BASE_IMAGE": CONTROLPLANE_IMAGE}, self.progress, labels)
+            self.progress(f"built {image}")
 
     def ensure_base(self) -> None:
         if self.engine.has_image(self.base_image):
