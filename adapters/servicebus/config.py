@@ -21,7 +21,7 @@ or ``CorrelationFilter`` (``CorrelationId``, ``MessageId``, ``To``, ``ReplyTo``,
 
     services:
       servicebus:
-        config_file: servicebus/Config.json   # optional, relative to the LocalZure config file
+        config_file: servicebus/Config.json   # optional, relative to the working directory
         namespaces:
           - name: sbemulatorns
             queues:
@@ -472,7 +472,7 @@ def load_service_config(settings: Mapping[str, Any], base_dir: Path) -> list[Nam
     """``services.servicebus`` of the LocalZure config: its ``config_file`` and ``namespaces``.
 
     ``base_dir`` is the directory a relative ``config_file`` is resolved against (the
-    LocalZure config file's).
+    control plane's working directory).
     """
     source = _Source("services.servicebus", pascal=False)
     namespaces: dict[str, _NamespaceBuilder] = {}

@@ -1,0 +1,186 @@
+"""A client's senders to queues and topics, and its receivers on queues, subscriptions,
+dead-letter queues and sessions.
+
+Sends are acknowledged once the broker has made them durable: the outcome is settled from
+a task, so one connection can have many sends in flight. A receiver link is pumped by a
+task that asks the broker for as many messages as the client has given credit for; in
+peek-lock mode the delivery tag is the lock token and the client's disposition settles the
+message (accepted: complete, modified: abandon or defer, rejected: dead-letter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable
+from typing import Any
+
+from adapters.servicebus.amqp import (
+    Accepted,
+    AmqpError,
+    DeliveryState,
+    InboundHandler,
+    InboundLink,
+    IncomingDelivery,
+    Modified,
+    OutboundHandler,
+    OutboundLink,
+    OutgoingDelivery,
+    Rejected,
+    Released,
+)
+from adapters.servicebus.amqp.errors import DecodeError
+from adapters.servicebus.amqp.link import LinkDetached, NoCredit
+from adapters.servicebus.broker import Broker, BrokerError, BrokerMessage, ReceiveMode, Receiver, SessionReceiver
+from adapters.servicebus.links.convert import to_amqp, to_broker
+from adapters.servicebus.links.errors import amqp_error, rejected_for
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER = "com.microsoft:dead-letter"
+_DEAD_LETTER_REASON = "DeadLetterReason"
+_DEAD_LETTER_DESCRIPTION = "DeadLetterErrorDescription"
+
+
+class EntitySender(InboundHandler):
+    """The client sends to a queue or topic."""
+
+    def __init__(self, broker: Broker, path: str) -> None:
+        self.broker = broker
+        self.path = path
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def on_transfer(self, delivery: IncomingDelivery) -> DeliveryState | None:
+        try:
+            messages = [to_broker(message) for message in delivery.messages()]
+        except DecodeError as error:
+            return rejected_for(AmqpError("amqp:decode-error", str(error)))
+        task = asyncio.get_running_loop().create_task(self._send(delivery, messages))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return None
+
+    async def _send(self, delivery: IncomingDelivery, messages: list[BrokerMessage]) -> None:
+        try:
+            await self.broker.send(self.path, messages)
+        except BrokerError as error:
+            delivery.settle(rejected_for(amqp_error(error)))
+            return
+        delivery.settle(Accepted())
+
+    def on_detach(self, link: InboundLink, error: AmqpError | None) -> None:
+        """Sends in flight finish: what the broker acknowledged stays sent."""
+
+
+class EntityReceiver(OutboundHandler):
+    """The client receives from a queue, a subscription, a dead-letter queue or a session."""
+
+    def __init__(self, receiver: Receiver, link: OutboundLink) -> None:
+        self.receiver = receiver
+        self.link = link
+        self.peek_lock = receiver.mode is ReceiveMode.PEEK_LOCK
+        self._pump: asyncio.Task[None] | None = None
+
+    # --- delivering ---------------------------------------------------------------------
+
+    def on_flow(self, link: OutboundLink) -> Awaitable[None] | None:
+        if link.drain:
+            # Hand over what is there now; the engine then completes the drain.
+            if self._pump is not None:
+                self._pump.cancel()
+                self._pump = None
+            return self._deliver_now()
+        if link.credit > 0 and (self._pump is None or self._pump.done()):
+            self._pump = asyncio.get_running_loop().create_task(self._run())
+        return None
+
+    async def _deliver_now(self) -> None:
+        try:
+            self._send(await self.receiver.receive(self.link.credit, timeout=0))
+        except BrokerError as error:
+            self.link.detach(amqp_error(error))
+
+    async def _run(self) -> None:
+        link = self.link
+        try:
+            while link.credit > 0 and link.attached and not link.detach_sent:
+                messages = await self.receiver.receive(link.credit)
+                if not messages:
+                    return
+                self._send(messages)
+        except asyncio.CancelledError:
+            raise
+        except BrokerError as error:
+            link.detach(amqp_error(error))
+        except Exception:
+            log.exception("receiver pump of %s failed", self.receiver.path)
+            link.detach(AmqpError("amqp:internal-error", "The receiver failed."))
+
+    def _send(self, messages: list[BrokerMessage]) -> None:
+        for index, message in enumerate(messages):
+            try:
+                tag = message.lock_token.bytes_le if self.peek_lock and message.lock_token else _tag(message)
+                self.link.send(
+                    to_amqp(message, locked=self.peek_lock),
+                    tag=tag,
+                    settled=not self.peek_lock,
+                    context=message.lock_token,
+                )
+            except (NoCredit, LinkDetached):
+                self.receiver.release(messages[index:])
+                return
+
+    # --- settling -----------------------------------------------------------------------
+
+    def on_disposition(self, delivery: OutgoingDelivery) -> Any:
+        lock_token = delivery.context
+        if not self.peek_lock or lock_token is None:
+            return delivery.remote_state
+        return self._settle(lock_token, delivery.remote_state)
+
+    async def _settle(self, lock_token: uuid.UUID, state: DeliveryState | None) -> DeliveryState:
+        receiver = self.receiver
+        try:
+            if isinstance(state, Accepted):
+                await receiver.complete(lock_token)
+            elif isinstance(state, Rejected):
+                info = (state.error.info if state.error is not None else None) or {}
+                await receiver.dead_letter(
+                    lock_token,
+                    _text(info.get(_DEAD_LETTER_REASON)),
+                    _text(info.get(_DEAD_LETTER_DESCRIPTION)),
+                )
+            elif isinstance(state, Modified):
+                changes = dict(state.message_annotations or {})
+                if state.undeliverable_here:
+                    await receiver.defer(lock_token, changes or None)
+                else:
+                    await receiver.abandon(lock_token, changes or None)
+            elif isinstance(state, Released):
+                await receiver.abandon(lock_token)
+            else:
+                return state  # type: ignore[return-value]
+        except BrokerError as error:
+            return rejected_for(amqp_error(error))
+        return state
+
+    def on_detach(self, link: OutboundLink, error: AmqpError | None) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        if isinstance(self.receiver, SessionReceiver):
+            with contextlib.suppress(BrokerError):
+                self.receiver.close()
+        else:
+            self.receiver.close()
+
+
+def _tag(message: BrokerMessage) -> bytes:
+    return message.sequence_number.to_bytes(8, "big")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

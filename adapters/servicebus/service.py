@@ -1,0 +1,87 @@
+"""The in-process Service Bus: the broker, its AMQP application, and the management REST API.
+
+Entities come from ``services.servicebus`` (our YAML, or the official emulator's
+Config.json through ``config_file``) and from the management API; the namespace's SAS
+keys from ``services.servicebus.keys`` (default: the official emulator's
+``RootManageSharedAccessKey`` / ``SAS_KEY_VALUE``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from adapters.servicebus.adapter import DEFAULT_KEY, DEFAULT_KEY_NAME
+from adapters.servicebus.amqp import serve
+from adapters.servicebus.broker import Broker
+from adapters.servicebus.config import load_service_config
+from adapters.servicebus.links.application import ServiceBusApplication
+from adapters.servicebus.rest import ManagementApi
+from controlplane.adapter import AmqpHandler, Operation, RequestTarget, Service, ServiceContext
+
+DEFAULT_NAMESPACE = "localzure"
+
+
+class ServiceBusService(Service):
+    auth_scheme = "none"  # SAS tokens are checked here: in Authorization headers and on $cbs
+    error_format = "xml"
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self.broker = Broker(context.state)
+        self.namespaces = load_service_config(context.settings, Path.cwd())
+        name = self.namespaces[0].name if self.namespaces else DEFAULT_NAMESPACE
+        self.api = ManagementApi(self.broker, self.keys, name)
+        self._amqp = functools.partial(serve, app=ServiceBusApplication(self.broker, self.keys))
+
+    def keys(self) -> Mapping[str, str]:
+        configured = self.context.settings.get("keys")
+        if isinstance(configured, Mapping) and configured:
+            return {str(k): str(v) for k, v in configured.items()}
+        return {DEFAULT_KEY_NAME: DEFAULT_KEY}
+
+    async def start(self) -> None:
+        self.broker.load()
+        for namespace in self.namespaces:
+            await self.broker.apply_config(namespace)
+        self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.close()
+
+    def amqp(self) -> AmqpHandler:
+        return self._amqp
+
+    def resolve(self, method: str, target: RequestTarget, query: Mapping[str, str]) -> Operation:
+        return Operation(name=f"Management{method.capitalize()}", anonymous=True)
+
+    async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
+        await self.api(scope, receive, send)
+
+    def health(self) -> dict[str, Any]:
+        metrics = self.broker.metrics
+        entities: dict[str, Any] = {}
+        for queue in self.broker.list_queues():
+            runtime = self.broker.queue_runtime(queue.name)
+            entities[queue.name] = {
+                "active": runtime.active_message_count,
+                "dead_letter": runtime.dead_letter_message_count,
+                "scheduled": runtime.scheduled_message_count,
+            }
+        for topic in self.broker.list_topics():
+            for subscription in self.broker.list_subscriptions(topic.name):
+                runtime = self.broker.subscription_runtime(topic.name, subscription.name)
+                entities[f"{topic.name}/Subscriptions/{subscription.name}"] = {
+                    "active": runtime.active_message_count,
+                    "dead_letter": runtime.dead_letter_message_count,
+                    "scheduled": runtime.scheduled_message_count,
+                }
+        return {
+            "entities": entities,
+            "messages_in": metrics.messages_in,
+            "messages_out": metrics.messages_out,
+            "dead_lettered": metrics.dead_lettered,
+            "lock_losses": metrics.lock_losses,
+        }
