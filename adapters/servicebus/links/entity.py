@@ -82,6 +82,7 @@ class EntityReceiver(OutboundHandler):
         self.link = link
         self.peek_lock = receiver.mode is ReceiveMode.PEEK_LOCK
         self._pump: asyncio.Task[None] | None = None
+        self._settling: set[asyncio.Task[None]] = set()
 
     # --- delivering ---------------------------------------------------------------------
 
@@ -138,9 +139,17 @@ class EntityReceiver(OutboundHandler):
         lock_token = delivery.context
         if not self.peek_lock or lock_token is None:
             return delivery.remote_state
-        return self._settle(lock_token, delivery.remote_state)
+        # Settled from a task: the connection reads on, so settlements in flight together
+        # share one durable commit.
+        task = asyncio.get_running_loop().create_task(self._settle(lock_token, delivery))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+        return None
 
-    async def _settle(self, lock_token: uuid.UUID, state: DeliveryState | None) -> DeliveryState:
+    async def _settle(self, lock_token: uuid.UUID, delivery: OutgoingDelivery) -> None:
+        delivery.settle(await self._apply(lock_token, delivery.remote_state))
+
+    async def _apply(self, lock_token: uuid.UUID, state: DeliveryState | None) -> DeliveryState:
         receiver = self.receiver
         try:
             if isinstance(state, Accepted):
@@ -152,6 +161,9 @@ class EntityReceiver(OutboundHandler):
                     _text(info.get(_DEAD_LETTER_REASON)),
                     _text(info.get(_DEAD_LETTER_DESCRIPTION)),
                 )
+                # The echo confirms the dead-lettering: a rejected outcome with an error would tell
+                # the client the settlement failed (that is how failures are reported).
+                return Rejected()
             elif isinstance(state, Modified):
                 changes = dict(state.message_annotations or {})
                 if state.undeliverable_here:
