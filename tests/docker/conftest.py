@@ -98,7 +98,7 @@ class ControlPlane:
         self.edge = free_port()
         self.queue = free_port()
         self.mode = mode
-        self.ports = {"queue": self.queue, "blob": free_port(), "table": free_port()}
+        self.ports = {"queue": self.queue, "blob": free_port(), "table": free_port(), "servicebus": free_port()}
         self.env = {
             **os.environ,
             **{f"LOCALZURE_SERVICES__{name.upper()}__PORT": str(port) for name, port in self.ports.items()},
