@@ -18,6 +18,7 @@ from typing import Any
 from adapters.servicebus import broker as b
 from adapters.servicebus.broker import Broker, EntityRuntime
 from adapters.servicebus.entities import QueueProperties, TopicProperties
+from adapters.servicebus.filters import RuleSyntaxError
 from adapters.servicebus.management import render, sas
 from adapters.servicebus.management.errors import (
     ERROR_CONTENT_TYPE,
@@ -36,6 +37,7 @@ from adapters.servicebus.management.parse import (
     parse_subscription,
 )
 from adapters.servicebus.management.xmlns import ENTRY_CONTENT_TYPE, FEED_CONTENT_TYPE
+from controlplane.gateway.http import read_body
 
 MAX_BODY = 1024 * 1024
 _DEFAULT_TOP = 100
@@ -53,11 +55,14 @@ class ManagementApi:
         host = headers.get("host", "localhost")
         try:
             self._authorize(headers.get("authorization", ""), host, scope["path"])
-            body = await _read_body(receive)
+            body = await read_body(receive, MAX_BODY)
             status, content_type, payload = await self._route(scope, headers, host, body)
         except ManagementError as error:
             status, content_type = error.status, ERROR_CONTENT_TYPE
             payload = render_error(error.status, error.message)
+        except RuleSyntaxError as error:  # a filter or action the rule engine refuses to compile
+            status, content_type = 400, ERROR_CONTENT_TYPE
+            payload = render_error(400, BadRequest.because(error.message).message)
         except b.BrokerError as error:
             translated = _translate(error)
             status, content_type = translated.status, ERROR_CONTENT_TYPE
@@ -283,20 +288,3 @@ def _translate(error: b.BrokerError) -> ManagementError:
     if error.status == 400:
         return BadRequest.because(error.message)
     return ManagementError(error.message)
-
-
-async def _read_body(receive: Callable) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BadRequest.because("The request body is too large.")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)

@@ -61,25 +61,23 @@ class ServiceBusService(Service):
         await self.api(scope, receive, send)
 
     def health(self) -> dict[str, Any]:
-        metrics = self.broker.metrics
-        entities: dict[str, Any] = {}
-        for queue in self.broker.list_queues():
-            runtime = self.broker.queue_runtime(queue.name)
-            entities[queue.name] = {
-                "active": runtime.active_message_count,
-                "dead_letter": runtime.dead_letter_message_count,
-                "scheduled": runtime.scheduled_message_count,
-            }
-        for topic in self.broker.list_topics():
-            for subscription in self.broker.list_subscriptions(topic.name):
-                runtime = self.broker.subscription_runtime(topic.name, subscription.name)
-                entities[f"{topic.name}/Subscriptions/{subscription.name}"] = {
+        """Per-entity counts and the broker's message counters, for the admin API."""
+        broker = self.broker
+        runtimes = {queue.name: broker.queue_runtime(queue.name) for queue in broker.list_queues()}
+        for topic in broker.list_topics():
+            for subscription in broker.list_subscriptions(topic.name):
+                path = f"{topic.name}/Subscriptions/{subscription.name}"
+                runtimes[path] = broker.subscription_runtime(topic.name, subscription.name)
+        metrics = broker.metrics
+        return {
+            "entities": {
+                path: {
                     "active": runtime.active_message_count,
                     "dead_letter": runtime.dead_letter_message_count,
                     "scheduled": runtime.scheduled_message_count,
                 }
-        return {
-            "entities": entities,
+                for path, runtime in runtimes.items()
+            },
             "messages_in": metrics.messages_in,
             "messages_out": metrics.messages_out,
             "dead_lettered": metrics.dead_lettered,

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-
-import pytest
 
 from controlplane.runners.probe import answers_http, first_answering
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -23,19 +18,6 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 async def _accept_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     # What docker-proxy does while nothing listens inside the container.
     writer.close()
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[int]]]:
-    servers: list[asyncio.Server] = []
-
-    async def start(handler: Handler) -> int:
-        servers.append(await asyncio.start_server(handler, "127.0.0.1", 0))
-        return servers[-1].sockets[0].getsockname()[1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def _closed_port() -> int:

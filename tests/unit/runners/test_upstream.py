@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from controlplane.runners.upstream import UpstreamPool, UpstreamUnavailable
 from tests.support import free_port
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[int]]]:
-    servers: list[asyncio.Server] = []
-
-    async def start(handler: Handler) -> int:
-        servers.append(await asyncio.start_server(handler, "127.0.0.1", 0))
-        return servers[-1].sockets[0].getsockname()[1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
