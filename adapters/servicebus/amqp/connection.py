@@ -1,0 +1,471 @@
+"""The connection engine: one asyncio task per client connection, from protocol header to close.
+
+:func:`serve` is what a listener calls with the stream pair of an accepted connection.
+It only uses ``reader.read`` and ``writer.write``/``drain``/``close``, so a TLS stream or a
+WebSocket adapter can feed it as well as a plain socket.
+
+The loop reads whatever bytes arrived, handles every complete frame in them, then
+writes everything that handling produced with one ``write`` and one ``drain``. Frames
+produced outside the loop (an application task sending on a link) are written on the
+next turn of the event loop, batched the same way. Heartbeats and the idle-timeout
+check run from one timer callback, not a task.
+
+A frame that cannot be decoded closes the connection with ``amqp:decode-error``; one
+that breaks the protocol with the matching condition; an exception from the engine
+itself with ``amqp:internal-error``. Whatever happens, every link's handler hears
+``on_detach``, the application ``on_close``, and the socket is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .application import Application
+from .errors import (
+    DECODE_ERROR,
+    FRAMING_ERROR,
+    ILLEGAL_STATE,
+    INTERNAL_ERROR,
+    NOT_ALLOWED,
+    RESOURCE_LIMIT_EXCEEDED,
+    AmqpError,
+    DecodeError,
+    FramingError,
+)
+from .frames import (
+    AMQP_HEADER,
+    EMPTY_FRAME,
+    MIN_MAX_FRAME_SIZE,
+    SASL_HEADER,
+    TYPE_AMQP,
+    TYPE_SASL,
+    Frame,
+    FrameBuffer,
+    encode_frame,
+)
+from .performatives import (
+    SASL_AUTH,
+    SASL_OK,
+    Attach,
+    Begin,
+    Close,
+    Detach,
+    Disposition,
+    End,
+    Flow,
+    Open,
+    SaslInit,
+    SaslMechanisms,
+    SaslOutcome,
+    Transfer,
+)
+from .sasl import SaslCredentials
+from .session import Pending, Session
+from .types import symbols
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What we offer in open/begin/attach, and how long we wait."""
+
+    container_id: str = "localzure-servicebus"
+    max_frame_size: int = 65536
+    channel_max: int = 4095
+    idle_timeout: float | None = 120.0
+    """Seconds of silence from the client after which we close (sent as idle-time-out)."""
+    handle_max: int = 0xFFFFFFFF
+    session_window: int = 8192
+    """Transfer frames the client may send before we widen the window again (and vice versa)."""
+    link_credit: int = 1000
+    """Deliveries a client's sender may have in flight; replenished at half."""
+    max_message_size: int | None = 1024 * 1024
+    """Advertised on links (the SDK sizes its batches by it); larger deliveries are rejected."""
+    handshake_timeout: float = 30.0
+    close_timeout: float = 2.0
+    """Seconds to wait for the client's close after ours before dropping the socket."""
+
+
+class Connection:
+    """One client connection. ``context`` is the application's to keep per-connection state in."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        app: Application,
+        settings: ConnectionSettings,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.app = app
+        self.settings = settings
+        self.sasl: SaslCredentials | None = None
+        self.remote_open: Open | None = None
+        self.remote_max_frame_size = MIN_MAX_FRAME_SIZE
+        self.remote_idle_timeout: float | None = None
+        self.channel_max = settings.channel_max
+        self.context: dict[str, Any] = {}
+        self.sessions: dict[int, Session] = {}
+        self.error: AmqpError | None = None
+        self._channels: dict[int, Session] = {}
+        self._buffer = FrameBuffer(settings.max_frame_size)
+        self._out: list[bytes] = []
+        self._dirty_sessions: dict[Session, None] = {}
+        self._loop = asyncio.get_running_loop()
+        self._in_batch = False
+        self._flush_scheduled = False
+        self._amqp_started = False
+        self._open_sent = False
+        self._close_sent = False
+        self._done = False
+        self._writer_closed = False
+        self._last_received = self._last_sent = self._loop.time()
+        self._timer: asyncio.TimerHandle | None = None
+        self._handlers: dict[type, Callable[[int, Any, bytes], Pending]] = {
+            Open: self._on_open,
+            Begin: self._on_begin,
+            Attach: self._on_link_frame,
+            Flow: self._on_link_frame,
+            Transfer: self._on_transfer,
+            Disposition: self._on_link_frame,
+            Detach: self._on_link_frame,
+            End: self._on_end,
+            Close: self._on_close,
+        }
+
+    @property
+    def remote_container_id(self) -> str | None:
+        return self.remote_open.container_id if self.remote_open else None
+
+    @property
+    def hostname(self) -> str | None:
+        """The host the client asked for (open's hostname, else SASL's)."""
+        if self.remote_open and self.remote_open.hostname:
+            return self.remote_open.hostname
+        return self.sasl.hostname if self.sasl else None
+
+    # ---- the loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.timeout(self.settings.handshake_timeout):
+                proceed = await self._handshake()
+            while proceed:
+                # Frames first: the handshake's last read may already hold the open (pipelined).
+                self._in_batch = True
+                try:
+                    await self._process_frames()
+                finally:
+                    self._in_batch = False
+                self._flush()
+                await self.writer.drain()
+                if self._done:
+                    break
+                data = await self.reader.read(READ_SIZE)
+                if not data:
+                    break
+                self._last_received = self._loop.time()
+                self._buffer.feed(data)
+        except DecodeError as exc:
+            self._fail(AmqpError(DECODE_ERROR, str(exc)))
+        except FramingError as exc:
+            self._fail(AmqpError(FRAMING_ERROR, str(exc)))
+        except AmqpError as exc:
+            self._fail(exc)
+        except (ConnectionError, OSError, EOFError, TimeoutError):
+            pass
+        except Exception as exc:
+            log.exception("AMQP connection failed")
+            self._fail(AmqpError(INTERNAL_ERROR, f"{type(exc).__name__}"))
+        finally:
+            self._shutdown()
+
+    async def _process_frames(self) -> None:
+        buffer, dispatch = self._buffer, self._dispatch
+        while not self._done:
+            frame = buffer.next_frame()
+            if frame is None:
+                return
+            pending = dispatch(frame)
+            if pending is not None:
+                await pending
+
+    def _dispatch(self, frame: Frame) -> Pending:
+        if frame.type != TYPE_AMQP:
+            raise FramingError(f"frame type {frame.type} after the AMQP header")
+        performative, payload = frame.decode()
+        if performative is None:
+            return None
+        handler = self._handlers.get(type(performative))
+        if handler is None:
+            raise AmqpError(NOT_ALLOWED, f"{type(performative).__name__} is not allowed here")
+        if self.remote_open is None and not isinstance(performative, Open):
+            raise AmqpError(ILLEGAL_STATE, f"{type(performative).__name__} before open")
+        return handler(frame.channel, performative, payload)
+
+    # ---- handshake: protocol headers and SASL ----------------------------------------
+
+    async def _fill(self) -> None:
+        data = await self.reader.read(READ_SIZE)
+        if not data:
+            raise EOFError
+        self._buffer.feed(data)
+
+    async def _read_header(self) -> bytes:
+        while (header := self._buffer.take(8)) is None:
+            await self._fill()
+        return header
+
+    async def _read_sasl_frame(self) -> Any:
+        while (frame := self._buffer.next_frame()) is None:
+            await self._fill()
+        if frame.type != TYPE_SASL:
+            raise FramingError(f"frame type {frame.type} during SASL")
+        return frame.decode()[0]
+
+    async def _handshake(self) -> bool:
+        """Protocol headers and SASL; ``False`` when the connection must just be dropped."""
+        header = await self._read_header()
+        if header == SASL_HEADER:
+            if not await self._negotiate_sasl():
+                return False
+            header = await self._read_header()
+        if header != AMQP_HEADER:
+            # The spec's answer to a header we do not speak: ours, then close.
+            self._write(AMQP_HEADER)
+            self._flush()
+            return False
+        self._write(AMQP_HEADER)
+        self._flush()
+        self._amqp_started = True
+        return True
+
+    async def _negotiate_sasl(self) -> bool:
+        offered = list(self.app.sasl_mechanisms)
+        self._write(SASL_HEADER)
+        self._write(encode_frame(0, SaslMechanisms(sasl_server_mechanisms=symbols(offered)), frame_type=TYPE_SASL))
+        self._flush()
+        init = await self._read_sasl_frame()
+        if not isinstance(init, SaslInit):
+            raise AmqpError(NOT_ALLOWED, f"expected sasl-init, got {type(init).__name__}")
+        credentials = SaslCredentials.from_init(init)
+        accepted = credentials.mechanism in offered and self.app.authenticate(self, credentials)
+        self._write(encode_frame(0, SaslOutcome(code=SASL_OK if accepted else SASL_AUTH), frame_type=TYPE_SASL))
+        self._flush()
+        if accepted:
+            self.sasl = credentials
+        return accepted
+
+    # ---- connection-level performatives ----------------------------------------------------
+
+    def _on_open(self, channel: int, open_: Open, _: bytes) -> Pending:
+        if self.remote_open is not None:
+            raise AmqpError(ILLEGAL_STATE, "a second open")
+        if channel != 0:
+            raise AmqpError(NOT_ALLOWED, "open on a channel other than 0")
+        self.remote_open = open_
+        self.remote_max_frame_size = max(MIN_MAX_FRAME_SIZE, open_.max_frame_size)
+        self.channel_max = min(self.settings.channel_max, open_.channel_max)
+        self.remote_idle_timeout = open_.idle_time_out / 1000 if open_.idle_time_out else None
+        try:
+            result = self.app.on_open(self)
+        except AmqpError as error:
+            self.close(error)
+            return None
+        if inspect.isawaitable(result):
+            return self._open_later(result)
+        self._send_open()
+        return None
+
+    async def _open_later(self, result: Any) -> None:
+        try:
+            await result
+        except AmqpError as error:
+            self.close(error)
+            return
+        self._send_open()
+
+    def _send_open(self) -> None:
+        idle = self.settings.idle_timeout
+        self._write(
+            encode_frame(
+                0,
+                Open(
+                    container_id=self.settings.container_id,
+                    max_frame_size=self.settings.max_frame_size,
+                    channel_max=self.channel_max,
+                    idle_time_out=int(idle * 1000) if idle else None,
+                ),
+            )
+        )
+        self._open_sent = True
+        self._schedule_tick()
+
+    def _on_begin(self, channel: int, begin: Begin, _: bytes) -> Pending:
+        if begin.remote_channel is not None:
+            raise AmqpError(NOT_ALLOWED, "begin answering a session we never began")
+        if channel in self.sessions:
+            raise AmqpError(NOT_ALLOWED, f"channel {channel} already has a session")
+        if channel > self.channel_max:
+            raise AmqpError(NOT_ALLOWED, f"channel {channel} exceeds channel-max {self.channel_max}")
+        ours = next(c for c in range(len(self._channels) + 1) if c not in self._channels)
+        session = Session(self, ours, channel, begin)
+        self.sessions[channel] = session
+        self._channels[ours] = session
+        session._emit(session._reply())
+        return None
+
+    def _session(self, channel: int, performative: Any) -> Session | None:
+        """The session on ``channel``; ``None`` once we ended it (its frames in flight are dropped)."""
+        session = self.sessions.get(channel)
+        if session is None:
+            raise AmqpError(ILLEGAL_STATE, f"{type(performative).__name__} on channel {channel}, which has no session")
+        return None if session.ended else session
+
+    def _on_transfer(self, channel: int, transfer: Transfer, payload: bytes) -> Pending:
+        session = self._session(channel, transfer)
+        return None if session is None else session._on_transfer(transfer, payload)
+
+    def _on_link_frame(self, channel: int, performative: Any, _: bytes) -> Pending:
+        session = self._session(channel, performative)
+        if session is None:
+            return None
+        if isinstance(performative, Attach):
+            return session._on_attach(performative)
+        if isinstance(performative, Flow):
+            return session._on_flow(performative)
+        if isinstance(performative, Disposition):
+            return session._on_disposition(performative)
+        session._on_detach(performative)
+        return None
+
+    def _on_end(self, channel: int, end: End, _: bytes) -> Pending:
+        session = self.sessions.get(channel)
+        if session is None:
+            raise AmqpError(ILLEGAL_STATE, f"end on channel {channel}, which has no session")
+        session._on_end(end)
+        del self.sessions[channel]
+        del self._channels[session.channel]
+        return None
+
+    def _on_close(self, channel: int, close: Close, _: bytes) -> Pending:
+        if not self._close_sent:
+            self.error = close.error
+            self._flush_sessions()
+            self._write(encode_frame(0, Close()))
+            self._close_sent = True
+        self._done = True
+        return None
+
+    def close(self, error: AmqpError | None = None) -> None:
+        """Close the connection from our side (with ``error`` for the client to see)."""
+        if self._close_sent or self._writer_closed:
+            return
+        if not self._open_sent:
+            self._send_open()  # the spec wants an open before the close, even a refusing one
+        self._flush_sessions()
+        self._write(encode_frame(0, Close(error=error)))
+        self._close_sent = True
+        self.error = error
+        for session in self.sessions.values():
+            session.ended = True
+            session._terminate(error)
+        self._loop.call_later(self.settings.close_timeout, self._close_writer)
+
+    def _fail(self, error: AmqpError) -> None:
+        log.info("closing AMQP connection: %s", error)
+        if self._amqp_started:
+            self.close(error)
+        self._done = True
+
+    def _shutdown(self) -> None:
+        self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for session in self.sessions.values():
+            session._terminate(self.error)
+        self.sessions.clear()
+        try:
+            self.app.on_close(self, self.error)
+        except Exception:
+            log.exception("on_close failed")
+        self._flush()
+        self._close_writer()
+
+    # ---- writing -----------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        self._out.append(data)
+        if not self._in_batch and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _dirty(self, session: Session) -> None:
+        self._dirty_sessions[session] = None
+        if not self._in_batch and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush_sessions(self) -> None:
+        while self._dirty_sessions:
+            session = next(iter(self._dirty_sessions))
+            del self._dirty_sessions[session]
+            session.flush()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush_sessions()
+        if not self._out:
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        if not self._writer_closed:
+            self.writer.write(data)
+            self._last_sent = self._loop.time()
+
+    def _close_writer(self) -> None:
+        if not self._writer_closed:
+            self._writer_closed = True
+            self.writer.close()
+
+    # ---- heartbeats and idle timeout ------------------------------------------------------
+
+    def _schedule_tick(self) -> None:
+        periods = [t / 4 for t in (self.remote_idle_timeout, self.settings.idle_timeout) if t]
+        if periods:
+            self._timer = self._loop.call_later(min(periods), self._tick)
+
+    def _tick(self) -> None:
+        if self._done:
+            return
+        now = self._loop.time()
+        idle = self.settings.idle_timeout
+        if idle and now - self._last_received > idle:
+            self.close(AmqpError(RESOURCE_LIMIT_EXCEEDED, f"no frame from the client for {idle:g} seconds"))
+            self._done = True
+            self._flush()
+            return
+        if self.remote_idle_timeout and now - self._last_sent >= self.remote_idle_timeout / 2:
+            self._out.append(EMPTY_FRAME)
+            self._flush()
+        self._schedule_tick()
+
+
+async def serve(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    app: Application,
+    *,
+    settings: ConnectionSettings | None = None,
+) -> None:
+    """Serve one AMQP connection until it closes; never raises for anything the client does."""
+    await Connection(reader, writer, app, settings or ConnectionSettings()).run()
