@@ -79,6 +79,11 @@ class ManagementApi:
     def _authorize(self, authorization: str, host: str, path: str) -> None:
         if not authorization:
             raise Unauthorized("MissingToken: The authorization header was not provided.")
+        scheme, _, rest = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and rest.lstrip().lower().startswith(sas.PREFIX.lower()):
+            # The SDKs send a SAS token from a connection string (SharedAccessSignature=...)
+            # through their bearer-token policy: the token itself is what counts.
+            authorization = rest.lstrip()
         try:
             audience = sas.validate(authorization, self.keys())
         except sas.SasTokenError as error:

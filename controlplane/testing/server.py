@@ -53,8 +53,21 @@ class LocalZureThread:
         """Path-style account URL on the service's own port."""
         return f"http://127.0.0.1:{self.port(service)}/{account}"
 
+    @property
+    def ca_file(self) -> Path:
+        """The local CA's certificate (PEM), which HTTPS clients of the services must trust."""
+        authority = self.call(self.runtime.tls.get())  # made in the background at start: wait for it
+        return Path(authority.ca_path)
+
     def connection_string(self, service: str, account: str = WELL_KNOWN_ACCOUNT, key: str = WELL_KNOWN_KEY) -> str:
-        endpoint = {"blob": "BlobEndpoint", "queue": "QueueEndpoint", "table": "TableEndpoint"}[service]
+        """A storage account's connection string, or what the service's adapter gives (Service Bus)."""
+        endpoint = {"blob": "BlobEndpoint", "queue": "QueueEndpoint", "table": "TableEndpoint"}.get(service)
+        if endpoint is None:
+            slot = self.runtime.slots[service]
+            text = slot.adapter.connection_string(account, key, f"http://127.0.0.1:{self.port(service)}")
+            if text is None:
+                raise KeyError(f"the service {service!r} has no connection string")
+            return text
         url = self.url(service, account)
         return f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};{endpoint}={url};"
 

@@ -170,20 +170,17 @@ codec.encode_descriptor(_ERROR_PREFIX, 0x1D)
 
 
 def _encode_error(out: bytearray, error: AmqpError) -> None:
+    """All three fields, even null ones: the SDK indexes ``error[2]`` of a rejected send unguarded,
+    and a shorter list leaves its sender waiting forever."""
     body = bytearray()
     codec.encode_symbol(body, error.condition)
-    count = 1
-    if error.description is not None or error.info is not None:
-        if error.description is None:
-            body.append(0x40)
-        else:
-            codec.encode_string(body, error.description)
-        count = 2
-    if error.info is not None:
-        codec.encode_fields(body, error.info)
-        count = 3
+    if error.description is None:
+        body.append(0x40)
+    else:
+        codec.encode_string(body, error.description)
+    codec.encode_fields(body, error.info)
     out += _ERROR_PREFIX
-    codec.write_compound(out, body, count, 0xC0, 0xD0)
+    codec.write_compound(out, body, 3, 0xC0, 0xD0)
 
 
 codec.register_described(_error_from_fields, 0x1D, "amqp:error:list")

@@ -56,7 +56,7 @@ class AmqpError(Exception):
             isinstance(other, AmqpError)
             and self.condition == other.condition
             and self.description == other.description
-            and self.info == other.info
+            and (self.info or None) == (other.info or None)  # an empty info map says nothing more
         )
 
     def __hash__(self) -> int:

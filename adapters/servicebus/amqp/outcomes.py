@@ -27,10 +27,18 @@ class Accepted(Composite):
     NAME = "amqp:accepted:list"
 
 
+def _encode_rejection(out: bytearray, error: AmqpError) -> None:
+    """A rejected outcome's error always carries its info map, as Service Bus sends it: the
+    Python SDK reads the third field unconditionally and never completes a send without it."""
+    if error.info is None:
+        error = AmqpError(error.condition, error.description, {})
+    ERROR(out, error)
+
+
 class Rejected(Composite):
     DESCRIPTOR = 0x25
     NAME = "amqp:rejected:list"
-    FIELDS = (Field("error", ERROR),)
+    FIELDS = (Field("error", _encode_rejection),)
     error: AmqpError | None
 
 

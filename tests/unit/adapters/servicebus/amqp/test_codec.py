@@ -172,8 +172,8 @@ def test_array_of_described_elements() -> None:
         (Described(0x99, "x"), "005399a10178"),
         (Described(Symbol("foo"), None), "00a303666f6f40"),
         (Accepted(), "00532445"),
-        (AmqpError("amqp:not-found", "gone"), "00531dc01702a30e616d71703a6e6f742d666f756e64a104676f6e65"),
-        (AmqpError("amqp:not-found"), "00531dc01101a30e616d71703a6e6f742d666f756e64"),
+        (AmqpError("amqp:not-found", "gone"), "00531dc01803a30e616d71703a6e6f742d666f756e64a104676f6e6540"),
+        (AmqpError("amqp:not-found"), "00531dc01303a30e616d71703a6e6f742d666f756e644040"),
     ],
 )
 def test_encodes_the_narrowest_form(value: object, expected_hex: str) -> None:

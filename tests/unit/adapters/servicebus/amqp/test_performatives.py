@@ -92,6 +92,19 @@ def test_errors_travel_in_detach_end_close_and_rejected() -> None:
     assert decode(encode(rejected("amqp:not-found", "gone"))) == Rejected(error=AmqpError("amqp:not-found", "gone"))
 
 
+def test_a_rejected_error_always_carries_an_info_map() -> None:
+    # The Python SDK reads the rejected error's third field unconditionally: without it a
+    # refused send never completes. Detach/end/close errors stay as short as they can be.
+    wire = encode(rejected("amqp:not-found", "gone"))
+    assert wire.endswith(bytes.fromhex("c10100"))  # the empty map closes the error's list
+    assert decode(wire).error.info == {}
+    assert (
+        not Detach(handle=0, closed=True, error=AmqpError("amqp:not-found", "gone"))
+        .encode()
+        .endswith(bytes.fromhex("c10100"))
+    )
+
+
 def test_every_performative_round_trips() -> None:
     source = Source(
         address="amqps://host/queue",

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiveMode
 from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
-from azure.servicebus.exceptions import MessagingEntityNotFoundError
+from azure.servicebus.exceptions import MessageSizeExceededError, MessagingEntityNotFoundError
 
 from adapters.servicebus.amqp import (
     SND_SETTLED,
@@ -319,6 +319,18 @@ async def test_async_send_batch_and_receive_in_both_modes(server: BrokerThread) 
     for index, message in enumerate(received):
         assert_round_tripped(message, index)
     assert not server.broker.queues["events"] and not server.broker.locks
+
+
+def test_sync_rejected_send_raises_the_mapped_error(server: BrokerThread) -> None:
+    # Over the link's max-message-size (1 MiB): the engine rejects it with message-size-exceeded.
+    with (
+        ServiceBusClient.from_connection_string(server.connection_string, retry_total=0) as client,
+        client.get_queue_sender("limits") as sender,
+    ):
+        with pytest.raises(MessageSizeExceededError):
+            sender.send_messages(ServiceBusMessage(b"x" * (1024 * 1024 + 1)))
+        sender.send_messages(ServiceBusMessage(b"fits"))
+    assert [m.body for m in server.broker.queues["limits"]] == [b"fits"]
 
 
 async def test_async_large_message_round_trips(server: BrokerThread) -> None:
