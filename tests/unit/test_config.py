@@ -64,9 +64,7 @@ def test_service_keeps_adapter_specific_keys():
 
 
 def test_log_level_is_case_insensitive_and_stored_upper():
-    settings = load_settings(
-        cli={"log_level": "debug", "log_levels": {"controlplane.gateway": "warning"}}, env={}
-    )
+    settings = load_settings(cli={"log_level": "debug", "log_levels": {"controlplane.gateway": "warning"}}, env={})
     assert settings.log_level == "DEBUG"
     assert settings.log_levels == {"controlplane.gateway": "WARNING"}
 
@@ -260,9 +258,7 @@ def test_redacted_masks_account_keys_and_secret_looking_values():
     settings = load_settings(
         cli={
             "accounts": {"alpha1": OTHER_KEY},
-            "services": {
-                "servicebus": {"sas_key_value": "plain-secret", "connection": f"AccountKey={OTHER_KEY}"}
-            },
+            "services": {"servicebus": {"sas_key_value": "plain-secret", "connection": f"AccountKey={OTHER_KEY}"}},
         },
         env={},
     )
@@ -316,9 +312,7 @@ async def test_config_watcher_applies_live_changes_and_survives_bad_edits(tmp_pa
         assert applied.log_level == "DEBUG"
         assert applied.host == "0.0.0.0"  # the CLI override is kept
         assert applied.port == 8080  # restart-only fields keep their running value
-        await wait_for(
-            lambda: any(r.levelno == logging.WARNING and "port" in r.getMessage() for r in caplog.records)
-        )
+        await wait_for(lambda: any(r.levelno == logging.WARNING and "port" in r.getMessage() for r in caplog.records))
 
         write_yaml(config, "log_level: DEBUG\nport: 70000\n: : [\n")
         await wait_for(lambda: any(r.levelno == logging.ERROR for r in caplog.records))

@@ -49,9 +49,7 @@ def json_lines(stream: io.StringIO) -> list[dict]:
 def test_json_line_fields():
     stream = io.StringIO()
     setup_logging("INFO", stream=stream)
-    logging.getLogger("controlplane.runners.docker").info(
-        "started %s", "queue", extra={"container": "lz-queue"}
-    )
+    logging.getLogger("controlplane.runners.docker").info("started %s", "queue", extra={"container": "lz-queue"})
     [line] = json_lines(stream)
     assert list(line)[:6] == ["timestamp", "level", "logger", "message", "correlation_id", "service"]
     assert line["level"] == "INFO"
@@ -204,9 +202,7 @@ def test_text_format():
     log.warning("routed %d", 3)
     plain, routed = stream.getvalue().splitlines()
     assert re.fullmatch(r"\d\d:\d\d:\d\d INFO\s+controlplane\.gateway plain", plain)
-    assert re.fullmatch(
-        r"\d\d:\d\d:\d\d WARNING\s+controlplane\.gateway \[queue\] routed 3 \(cid=cid-1\)", routed
-    )
+    assert re.fullmatch(r"\d\d:\d\d:\d\d WARNING\s+controlplane\.gateway \[queue\] routed 3 \(cid=cid-1\)", routed)
 
 
 def test_per_logger_levels_and_quiet_uvicorn_access():

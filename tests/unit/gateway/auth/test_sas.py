@@ -119,9 +119,7 @@ def test_account_sas_from_each_sdk_verifies() -> None:
 
 def test_account_string_to_sign_is_the_sdks() -> None:
     seen: list[str] = []
-    token = blob_account_sas(
-        ACCOUNT, ACCOUNT_KEY, "sco", "r", EXPIRY, encryption_scope="scope1", sts_hook=seen.append
-    )
+    token = blob_account_sas(ACCOUNT, ACCOUNT_KEY, "sco", "r", EXPIRY, encryption_scope="scope1", sts_hook=seen.append)
     parsed = parse_sas(request_for("blob", "ctr", token).query)
     assert parsed is not None
     assert account_string_to_sign(parsed, ACCOUNT) == seen[0]
@@ -143,9 +141,7 @@ def test_account_sas_tampered_signature() -> None:
     assert "Signature did not match" in error.value.details["AuthenticationErrorDetail"]
 
 
-@pytest.mark.parametrize(
-    "field,value", [("sp", "rwdlacupx"), ("srt", "sc"), ("ss", "bq"), ("se", "2031-01-01")]
-)
+@pytest.mark.parametrize("field,value", [("sp", "rwdlacupx"), ("srt", "sc"), ("ss", "bq"), ("se", "2031-01-01")])
 def test_account_sas_every_signed_field_is_covered(field, value) -> None:
     with pytest.raises(AuthenticationFailed):
         check(request_for("queue", "myqueue/messages", tamper(account_sas(), field, value)), "queue", SEND)
@@ -154,9 +150,7 @@ def test_account_sas_every_signed_field_is_covered(field, value) -> None:
 def test_account_sas_wrong_key_or_account() -> None:
     with pytest.raises(AuthenticationFailed):
         check(request_for("queue", "myqueue/messages", account_sas(account_key=OTHER_KEY)), "queue", SEND)
-    other_account = dataclasses.replace(
-        request_for("queue", "myqueue/messages", account_sas()), account="other"
-    )
+    other_account = dataclasses.replace(request_for("queue", "myqueue/messages", account_sas()), account="other")
     with pytest.raises(AuthenticationFailed):
         check(other_account, "queue", SEND)
 
@@ -165,10 +159,7 @@ def test_expired_and_not_yet_valid() -> None:
     request = request_for("queue", "myqueue/messages", account_sas())
     with pytest.raises(AuthenticationFailed) as expired:
         check(request, "queue", SEND, now=EXPIRY + timedelta(seconds=1))
-    assert (
-        "Signature not valid in the specified time frame"
-        in expired.value.details["AuthenticationErrorDetail"]
-    )
+    assert "Signature not valid in the specified time frame" in expired.value.details["AuthenticationErrorDetail"]
     with pytest.raises(AuthenticationFailed):
         check(request, "queue", SEND, now=START - timedelta(seconds=1))
     check(request, "queue", SEND, now=EXPIRY)
@@ -197,9 +188,7 @@ def test_permissions() -> None:
         "queue",
         dataclasses.replace(SEND, sas_permission="ar"),
     )
-    check(
-        request_for("queue", "myqueue/messages", token), "queue", dataclasses.replace(SEND, sas_permission="")
-    )
+    check(request_for("queue", "myqueue/messages", token), "queue", dataclasses.replace(SEND, sas_permission=""))
 
 
 def test_resource_types() -> None:
@@ -340,10 +329,7 @@ def test_stored_policy_supplies_what_the_sas_omits() -> None:
 def test_stored_policy_partly_in_the_sas() -> None:
     token = queue_sas(permission="a", expiry=None, start=None, policy_id="p1")
     partial = {"expiry": EXPIRY.isoformat()}
-    assert (
-        check(request_for("queue", "myqueue/messages", token), "queue", SEND, {"p1": partial}).permissions
-        == "a"
-    )
+    assert check(request_for("queue", "myqueue/messages", token), "queue", SEND, {"p1": partial}).permissions == "a"
 
 
 def test_missing_stored_policy() -> None:
@@ -374,9 +360,7 @@ def test_policy_without_permission_or_expiry() -> None:
 def test_signed_identifier_is_signed() -> None:
     token = queue_sas(permission=None, expiry=None, start=None, policy_id="p1")
     with pytest.raises(AuthenticationFailed):
-        check(
-            request_for("queue", "myqueue/messages", tamper(token, "si", "p2")), "queue", SEND, {"p2": POLICY}
-        )
+        check(request_for("queue", "myqueue/messages", tamper(token, "si", "p2")), "queue", SEND, {"p2": POLICY})
 
 
 # --- blob service SAS -------------------------------------------------------------------------
@@ -395,14 +379,11 @@ def container_sas(**kwargs) -> str:
 def test_container_sas_covers_the_container_and_its_blobs() -> None:
     token = container_sas()
     assert (
-        check(request_for("blob", "ctr", token, "restype=container&comp=list"), "blob", LIST_BLOBS).kind
-        == SERVICE_SAS
+        check(request_for("blob", "ctr", token, "restype=container&comp=list"), "blob", LIST_BLOBS).kind == SERVICE_SAS
     )
     check(request_for("blob", "ctr/dir/a%20b.txt", token), "blob", GET_BLOB)
     with pytest.raises(AuthenticationFailed):
-        check(
-            request_for("blob", "other/x", token), "blob", dataclasses.replace(GET_BLOB, resource="other/x")
-        )
+        check(request_for("blob", "other/x", token), "blob", dataclasses.replace(GET_BLOB, resource="other/x"))
 
 
 def test_blob_sas_covers_only_its_blob() -> None:
@@ -455,9 +436,7 @@ def test_directory_sas() -> None:
     with pytest.raises(AuthenticationFailed):
         check(request_for("blob", "ctr/dir/other/file.txt", token), "blob", outside)
     with pytest.raises(AuthorizationResourceTypeMismatch):
-        check(
-            request_for("blob", "ctr/dir", token), "blob", dataclasses.replace(GET_BLOB, resource="ctr/dir")
-        )
+        check(request_for("blob", "ctr/dir", token), "blob", dataclasses.replace(GET_BLOB, resource="ctr/dir"))
 
 
 def test_blob_sas_without_signed_resource() -> None:
@@ -473,9 +452,7 @@ def _hand_signed(fields: list[str], sv: str, extra: dict[str, str]) -> StorageRe
     return request_for("blob", "ctr/dir/a%20b.txt", token)
 
 
-def _old_layout(
-    sv: str, resource: str, *, ip_protocol: bool, signed_resource: bool, overrides: bool
-) -> list[str]:
+def _old_layout(sv: str, resource: str, *, ip_protocol: bool, signed_resource: bool, overrides: bool) -> list[str]:
     fields = ["r", "", "2030-06-01T13:00:00Z", resource, ""]
     fields += ["", ""] if ip_protocol else []
     fields.append(sv)

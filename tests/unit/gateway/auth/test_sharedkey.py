@@ -183,9 +183,7 @@ def test_path_style_path_signed_without_the_account_segment(sdk_request) -> None
 
 def test_path_signed_decoded_is_accepted_for_an_encoded_wire_path() -> None:
     # aiohttp's yarl re-quotes paths: the SDK then signs "'" where the wire carries %27.
-    request = signed(
-        BlobPolicy(ACCOUNT, ACCOUNT_KEY), "GET", f"http://127.0.0.1:10000/{ACCOUNT}/ctr/it's", {}
-    )
+    request = signed(BlobPolicy(ACCOUNT, ACCOUNT_KEY), "GET", f"http://127.0.0.1:10000/{ACCOUNT}/ctr/it's", {})
     verify(dataclasses.replace(request, path=f"/{ACCOUNT}/ctr/it%27s"), "blob")
     with pytest.raises(AuthenticationFailed):
         verify(dataclasses.replace(request, path=f"/{ACCOUNT}/ctr/it%27z"), "blob")
@@ -193,9 +191,7 @@ def test_path_signed_decoded_is_accepted_for_an_encoded_wire_path() -> None:
 
 def test_path_signed_fully_decoded_is_accepted() -> None:
     # Some clients sign the decoded path ("my file") while the wire carries "my%20file".
-    request = signed(
-        BlobPolicy(ACCOUNT, ACCOUNT_KEY), "GET", f"http://127.0.0.1:10000/{ACCOUNT}/ctr/my file", {}
-    )
+    request = signed(BlobPolicy(ACCOUNT, ACCOUNT_KEY), "GET", f"http://127.0.0.1:10000/{ACCOUNT}/ctr/my file", {})
     verify(dataclasses.replace(request, path=f"/{ACCOUNT}/ctr/my%20file"), "blob")
 
 
@@ -237,9 +233,7 @@ def test_versions_before_2009_09_19_sign_only_comp_in_the_resource() -> None:
     # Microsoft's documented pre-2009-09-19 layout; no installed SDK signs it any more.
     date = formatdate(usegmt=True)
     string_to_sign = (
-        "GET\n"
-        + "\n" * 11
-        + f"x-ms-date:{date}\nx-ms-version:2009-07-17\n/{ACCOUNT}/{ACCOUNT}/myqueue?comp=metadata"
+        "GET\n" + "\n" * 11 + f"x-ms-date:{date}\nx-ms-version:2009-07-17\n/{ACCOUNT}/{ACCOUNT}/myqueue?comp=metadata"
     )
     headers = {
         "x-ms-date": date,
@@ -265,9 +259,7 @@ class OrdinalHeaderPolicy(QueuePolicy):
 
     @staticmethod
     def _get_canonicalized_headers(request: Any) -> str:
-        pairs = sorted(
-            (n.lower(), v) for n, v in request.http_request.headers.items() if n.lower().startswith("x-ms-")
-        )
+        pairs = sorted((n.lower(), v) for n, v in request.http_request.headers.items() if n.lower().startswith("x-ms-"))
         return "".join(f"{n}:{v}\n" for n, v in pairs)
 
 

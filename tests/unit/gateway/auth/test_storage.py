@@ -34,9 +34,7 @@ QUEUE_ENDPOINT = f"http://127.0.0.1:10001/{ACCOUNT}"
 TABLE_ENDPOINT = f"http://127.0.0.1:10002/{ACCOUNT}"
 
 SEND = Operation("PutMessage", sas_permission="a", resource_type="o", resource="myqueue")
-GET_BLOB = Operation(
-    "GetBlob", sas_permission="r", resource_type="o", resource="public/a.txt", anonymous=True
-)
+GET_BLOB = Operation("GetBlob", sas_permission="r", resource_type="o", resource="public/a.txt", anonymous=True)
 QUERY_ENTITIES = Operation("QueryEntities", sas_permission="r", resource_type="o", resource="MyTable")
 
 
@@ -59,9 +57,7 @@ def test_shared_key_lite(dev_keys) -> None:
     signature = sign(dev_keys[ACCOUNT], f"{date}\n/{ACCOUNT}/{ACCOUNT}/MyTable()")
     headers = {"x-ms-date": date, "Authorization": f"SharedKeyLite {ACCOUNT}:{signature}"}
     request = StorageRequest.from_url("GET", f"{TABLE_ENDPOINT}/MyTable()", headers)
-    assert (
-        authenticate_storage(request, "table", QUERY_ENTITIES, dev_keys, no_policies).scheme == SHAREDKEYLITE
-    )
+    assert authenticate_storage(request, "table", QUERY_ENTITIES, dev_keys, no_policies).scheme == SHAREDKEYLITE
 
 
 def test_unknown_account(sdk_request, dev_keys) -> None:
@@ -96,9 +92,7 @@ def test_no_credentials(dev_keys) -> None:
     request = StorageRequest.from_url("GET", f"http://127.0.0.1:10000/{ACCOUNT}/public/a.txt", {})
     assert authenticate_storage(request, "blob", GET_BLOB, dev_keys, no_policies).scheme == ANONYMOUS
     with pytest.raises(AuthenticationFailed) as error:
-        authenticate_storage(
-            request, "blob", dataclasses.replace(GET_BLOB, anonymous=False), dev_keys, no_policies
-        )
+        authenticate_storage(request, "blob", dataclasses.replace(GET_BLOB, anonymous=False), dev_keys, no_policies)
     assert (error.value.status, error.value.code) == (403, "AuthenticationFailed")
 
 
@@ -120,9 +114,7 @@ def test_service_sas_through_an_sdk_client(sdk_request, dev_keys) -> None:
     result = authenticate_storage(request, "queue", SEND, dev_keys, no_policies)  # now defaults to the clock
     assert result.scheme == SERVICE_SAS and result.sas is not None and result.sas.permissions == "a"
     with pytest.raises(AuthorizationPermissionMismatch):
-        authenticate_storage(
-            request, "queue", dataclasses.replace(SEND, sas_permission="p"), dev_keys, no_policies
-        )
+        authenticate_storage(request, "queue", dataclasses.replace(SEND, sas_permission="p"), dev_keys, no_policies)
     with pytest.raises(AuthenticationFailed):
         authenticate_storage(request, "queue", SEND, dev_keys, no_policies, now=expiry + timedelta(seconds=1))
 
