@@ -28,7 +28,7 @@ MESSAGE_STATE = Symbol("x-opt-message-state")
 DEAD_LETTER_SOURCE = Symbol("x-opt-deadletter-source")
 
 
-def _text(value: Any) -> str | None:
+def text(value: Any) -> str | None:
     """Message and correlation ids may be any AMQP id type; the broker keeps their text."""
     if value is None:
         return None
@@ -55,8 +55,8 @@ def to_broker(message: Message) -> BrokerMessage:
         application_properties=dict(message.application_properties or {}),
     )
     if properties is not None:
-        result.message_id = _text(properties.message_id)
-        result.correlation_id = _text(properties.correlation_id)
+        result.message_id = text(properties.message_id)
+        result.correlation_id = text(properties.correlation_id)
         result.session_id = properties.group_id
         result.reply_to = properties.reply_to
         result.reply_to_session_id = properties.reply_to_group_id
@@ -75,7 +75,7 @@ def to_broker(message: Message) -> BrokerMessage:
     return result
 
 
-def _timestamp(seconds: float) -> datetime:
+def timestamp(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
@@ -83,15 +83,15 @@ def to_amqp(message: BrokerMessage, *, locked: bool, peeked: bool = False) -> Me
     """The message as a receiver gets it; ``locked``: delivered under a lock (peek-lock)."""
     annotations: dict[Any, Any] = {
         SEQUENCE_NUMBER: Long(message.sequence_number),
-        ENQUEUED_TIME: _timestamp(message.enqueued_time),
+        ENQUEUED_TIME: timestamp(message.enqueued_time),
         ENQUEUE_SEQUENCE_NUMBER: Long(message.sequence_number),
     }
     if message.state:
         annotations[MESSAGE_STATE] = Long(int(message.state))
     if locked and message.locked_until:
-        annotations[LOCKED_UNTIL] = _timestamp(message.locked_until)
+        annotations[LOCKED_UNTIL] = timestamp(message.locked_until)
     if message.scheduled_enqueue_time:
-        annotations[SCHEDULED_ENQUEUE_TIME] = _timestamp(message.scheduled_enqueue_time)
+        annotations[SCHEDULED_ENQUEUE_TIME] = timestamp(message.scheduled_enqueue_time)
     if message.partition_key is not None:
         annotations[PARTITION_KEY] = message.partition_key
     if message.dead_letter_source is not None:
@@ -113,8 +113,8 @@ def to_amqp(message: BrokerMessage, *, locked: bool, peeked: bool = False) -> Me
         content_type=message.content_type,
         group_id=message.session_id,
         reply_to_group_id=message.reply_to_session_id,
-        absolute_expiry_time=_timestamp(message.expires_at) if message.expires_at != NEVER else None,
-        creation_time=_timestamp(message.enqueued_time),
+        absolute_expiry_time=timestamp(message.expires_at) if message.expires_at != NEVER else None,
+        creation_time=timestamp(message.enqueued_time),
     )
     return Message.with_body_sections(
         message.body,

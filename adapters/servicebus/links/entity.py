@@ -34,7 +34,7 @@ from adapters.servicebus.amqp import (
 from adapters.servicebus.amqp.errors import DecodeError
 from adapters.servicebus.amqp.link import LinkDetached, NoCredit
 from adapters.servicebus.broker import Broker, BrokerError, BrokerMessage, ReceiveMode, Receiver, SessionReceiver
-from adapters.servicebus.links.convert import to_amqp, to_broker
+from adapters.servicebus.links.convert import text, to_amqp, to_broker
 from adapters.servicebus.links.errors import amqp_error, rejected_for
 
 log = logging.getLogger(__name__)
@@ -158,8 +158,8 @@ class EntityReceiver(OutboundHandler):
                 info = (state.error.info if state.error is not None else None) or {}
                 await receiver.dead_letter(
                     lock_token,
-                    _text(info.get(_DEAD_LETTER_REASON)),
-                    _text(info.get(_DEAD_LETTER_DESCRIPTION)),
+                    text(info.get(_DEAD_LETTER_REASON)),
+                    text(info.get(_DEAD_LETTER_DESCRIPTION)),
                 )
                 # The echo confirms the dead-lettering: a rejected outcome with an error would tell
                 # the client the settlement failed (that is how failures are reported).
@@ -190,9 +190,3 @@ class EntityReceiver(OutboundHandler):
 
 def _tag(message: BrokerMessage) -> bytes:
     return message.sequence_number.to_bytes(8, "big")
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from adapters.servicebus.amqp import Accepted, DeliveryState, InboundHandler, IncomingDelivery, Message
 from adapters.servicebus.amqp.types import Array, Long, Symbol
 from adapters.servicebus.broker import Broker, BrokerError, ReceiveMode, Receiver
-from adapters.servicebus.links.convert import to_amqp, to_broker
+from adapters.servicebus.links.convert import timestamp, to_amqp, to_broker
 from adapters.servicebus.links.replies import reply
 
 Handler = Callable[["ManagementNode", Mapping[str, Any]], Awaitable[Any]]
@@ -69,7 +68,7 @@ class ManagementNode(InboundHandler):
             expirations = receiver.renew_lock(tokens)
         finally:
             _close_unless_session(receiver, body)
-        return 200, {Symbol("expirations"): Array("timestamp", [_timestamp(e) for e in expirations])}
+        return 200, {Symbol("expirations"): Array("timestamp", [timestamp(e) for e in expirations])}
 
     async def receive_by_sequence_number(self, body: Mapping[str, Any]) -> tuple[int, Any]:
         mode = ReceiveMode.RECEIVE_AND_DELETE if body.get("receiver-settle-mode") == 0 else ReceiveMode.PEEK_LOCK
@@ -136,7 +135,7 @@ class ManagementNode(InboundHandler):
 
     async def renew_session_lock(self, body: Mapping[str, Any]) -> tuple[int, Any]:
         receiver = self.broker.session_receiver(self.path, str(body["session-id"]))
-        return 200, {Symbol("expiration"): _timestamp(receiver.renew_session_lock())}
+        return 200, {Symbol("expiration"): timestamp(receiver.renew_session_lock())}
 
     async def get_session_state(self, body: Mapping[str, Any]) -> tuple[int, Any]:
         receiver = self.broker.session_receiver(self.path, str(body["session-id"]))
@@ -184,7 +183,3 @@ def _uuid(value: Any) -> uuid.UUID:
     if isinstance(value, bytes) and len(value) == 16:
         return uuid.UUID(bytes=value)
     return uuid.UUID(str(value))
-
-
-def _timestamp(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)

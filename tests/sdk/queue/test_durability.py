@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,58 +9,21 @@ import httpx
 import pytest
 from azure.storage.queue import QueueServiceClient
 
-from tests.support import WELL_KNOWN_KEY, free_port, wait_for
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support import WELL_KNOWN_KEY, StandaloneEmulator
 
 
-class Emulator:
+class Emulator(StandaloneEmulator):
+    service = "queue"
+
     def __init__(self, data_dir: Path, in_memory: bool = False) -> None:
-        self.data_dir = data_dir
-        self.in_memory = in_memory
-        self.port = free_port()
-        self.edge = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(data_dir, *(["--in-memory"] if in_memory else []))
 
-    def start(self) -> None:
-        env = {**os.environ, "LOCALZURE_PORT": str(self.edge), "LOCALZURE_LOG_LEVEL": "WARNING"}
-        args = [sys.executable, "-m", "adapters.queue", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        if self.in_memory:
-            args.append("--in-memory")
-        self.process = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        wait_for(self._ready, timeout=30)
-
-    def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(
-                f"emulator exited: {self.process.stderr.read().decode() if self.process.stderr else ''}"
-            )
+    def answering(self) -> bool:
         try:
             httpx.get(f"http://127.0.0.1:{self.port}/devstoreaccount1/?comp=list", timeout=1)
         except httpx.TransportError:
             return False
         return True
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
     def client(self) -> QueueServiceClient:
         return QueueServiceClient.from_connection_string(

@@ -3,11 +3,7 @@ survives kill -9, and nothing it acknowledged as settled comes back."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,17 +13,11 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusRece
 from azure.servicebus.management import ServiceBusAdministrationClient, SqlRuleFilter
 
 from tests.sdk.servicebus.support import receive
-from tests.support import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support import StandaloneEmulator
 
 
-class Emulator:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.edge = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+class Emulator(StandaloneEmulator):
+    service = "servicebus"
 
     @property
     def connection_string(self) -> str:
@@ -36,36 +26,12 @@ class Emulator:
             "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
         )
 
-    def start(self) -> None:
-        env = {**os.environ, "LOCALZURE_PORT": str(self.edge), "LOCALZURE_LOG_LEVEL": "WARNING"}
-        args = [sys.executable, "-m", "adapters.servicebus", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for(self._ready, timeout=30)
-
-    def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            stderr = self.process.stderr.read().decode() if self.process.stderr else ""
-            raise AssertionError(f"emulator exited: {stderr}")
+    def answering(self) -> bool:
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
         except OSError:
             return False
         return (self.data_dir / "tls" / "ca.pem").is_file()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
     def admin(self) -> ServiceBusAdministrationClient:
         return ServiceBusAdministrationClient.from_connection_string(
