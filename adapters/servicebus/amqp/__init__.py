@@ -4,12 +4,12 @@ Written for the broker's needs rather than as a general AMQP library: it is the 
 side only (clients open sessions and attach links, we answer), and it is what the
 unmodified ``azure-servicebus`` SDK talks to.
 
-Modules: :mod:`.types` (wrappers for AMQP types Python lacks), :mod:`.codec` (the type
-system), :mod:`.composite` (described lists with named fields), :mod:`.performatives`,
-:mod:`.outcomes` (delivery states), :mod:`.terminus` (source/target), :mod:`.message`
-(sections, batches), :mod:`.frames`, :mod:`.sasl`, :mod:`.link`, :mod:`.session`,
-:mod:`.connection` (the engine and :func:`serve`) and :mod:`.application` (the interface
-below).
+Modules: :mod:`.types` (wrappers for AMQP types Python lacks), :mod:`.decoding` and
+:mod:`.encoding` (the type system), :mod:`.composite` (described lists with named
+fields), :mod:`.performatives`, :mod:`.outcomes` (delivery states), :mod:`.terminus`
+(source/target), :mod:`.message` (sections, batches), :mod:`.frames`, :mod:`.sasl`,
+:mod:`.link`, :mod:`.session`, :mod:`.connection` (the engine and :func:`serve`) and
+:mod:`.application` (the interface below).
 
 The application interface
 -------------------------

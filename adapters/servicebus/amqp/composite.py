@@ -1,9 +1,9 @@
 """Composite types: described lists with named, typed fields (performatives, outcomes, terminus).
 
 A subclass lists its fields once (name, wire encoder, default, multiplicity) and gets a
-keyword constructor, decoding from the described list (registered with the codec, so
+keyword constructor, decoding from the described list (registered with the decoder, so
 decoding any value that contains one yields the instance), encoding with trailing absent
-fields left out (as the spec allows), equality and a repr.
+fields left out, equality and a repr.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
-from . import codec
+from . import decoding, encoding
 from .errors import AmqpError, DecodeError
 from .types import Array
 
 
 class Field(NamedTuple):
     name: str
-    encoder: codec.Encoder
+    encoder: encoding.Encoder
     """Writes a value that is not ``None`` (``None`` is always sent as null)."""
     default: Any = None
     multiple: bool = False
@@ -27,35 +27,35 @@ class Field(NamedTuple):
 
 def _encode_symbols(out: bytearray, value: Any) -> None:
     if isinstance(value, str):
-        codec.encode_symbol(out, value)
+        encoding.encode_symbol(out, value)
     else:
-        codec.encode_array(out, value if isinstance(value, Array) else Array("symbol", value))
+        encoding.encode_array(out, value if isinstance(value, Array) else Array("symbol", value))
 
 
 def encode_any(out: bytearray, value: Any) -> None:
-    codec.encode_value(out, value)
+    encoding.encode_value(out, value)
 
 
 def encode_message_id(out: bytearray, value: Any) -> None:
     """message-id-ulong, -uuid, -binary or -string: a plain int is the ulong form."""
     if type(value) is int:
-        codec.encode_ulong(out, value)
+        encoding.encode_ulong(out, value)
     else:
-        codec.encode_value(out, value)
+        encoding.encode_value(out, value)
 
 
 # Field encoders: a field that is ``None`` is written as null before its encoder is consulted.
-SYMBOL = codec.encode_symbol
+SYMBOL = encoding.encode_symbol
 SYMBOLS = _encode_symbols
-STRING = codec.encode_string
-BINARY = codec.encode_binary
-BOOLEAN = codec.encode_boolean
-UBYTE = codec.encode_ubyte
-USHORT = codec.encode_ushort
-UINT = codec.encode_uint
-ULONG = codec.encode_ulong
-TIMESTAMP = codec.encode_timestamp
-FIELDS = codec.encode_fields
+STRING = encoding.encode_string
+BINARY = encoding.encode_binary
+BOOLEAN = encoding.encode_boolean
+UBYTE = encoding.encode_ubyte
+USHORT = encoding.encode_ushort
+UINT = encoding.encode_uint
+ULONG = encoding.encode_ulong
+TIMESTAMP = encoding.encode_timestamp
+FIELDS = encoding.encode_fields
 ANY = encode_any
 MESSAGE_ID = encode_message_id
 
@@ -73,7 +73,7 @@ class Composite:
     _multiple: ClassVar[tuple[str, ...]]
     _padding: ClassVar[list[None]]
     _nullable_defaults: ClassVar[tuple[tuple[str, Any], ...]]
-    _encoders: ClassVar[tuple[codec.Encoder, ...]]
+    _encoders: ClassVar[tuple[encoding.Encoder, ...]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -85,10 +85,10 @@ class Composite:
         cls._nullable_defaults = tuple((f.name, f.default) for f in cls.FIELDS if f.default is not None)
         cls._encoders = tuple(f.encoder for f in cls.FIELDS)
         prefix = bytearray()
-        codec.encode_descriptor(prefix, cls.DESCRIPTOR)
+        encoding.encode_descriptor(prefix, cls.DESCRIPTOR)
         cls._prefix = bytes(prefix)
-        codec.register_described(cls.from_fields, cls.DESCRIPTOR, cls.NAME)
-        codec.register_encodable(cls)
+        decoding.register_described(cls.from_fields, cls.DESCRIPTOR, cls.NAME)
+        encoding.register_encodable(cls)
 
     def __init__(self, **values: Any) -> None:
         unknown = values.keys() - self._default_values.keys()
@@ -141,7 +141,7 @@ class Composite:
                 body.append(0x40)
             else:
                 encoder(body, value)
-        codec.write_compound(out, body, last, 0xC0, 0xD0)
+        encoding.write_compound(out, body, last, 0xC0, 0xD0)
 
     def encode(self) -> bytes:
         out = bytearray()
@@ -166,23 +166,23 @@ def _error_from_fields(values: Any) -> AmqpError:
 
 
 _ERROR_PREFIX = bytearray()
-codec.encode_descriptor(_ERROR_PREFIX, 0x1D)
+encoding.encode_descriptor(_ERROR_PREFIX, 0x1D)
 
 
 def _encode_error(out: bytearray, error: AmqpError) -> None:
     """All three fields, even null ones: the SDK indexes ``error[2]`` of a rejected send unguarded,
     and a shorter list leaves its sender waiting forever."""
     body = bytearray()
-    codec.encode_symbol(body, error.condition)
+    encoding.encode_symbol(body, error.condition)
     if error.description is None:
         body.append(0x40)
     else:
-        codec.encode_string(body, error.description)
-    codec.encode_fields(body, error.info)
+        encoding.encode_string(body, error.description)
+    encoding.encode_fields(body, error.info)
     out += _ERROR_PREFIX
-    codec.write_compound(out, body, 3, 0xC0, 0xD0)
+    encoding.write_compound(out, body, 3, 0xC0, 0xD0)
 
 
-codec.register_described(_error_from_fields, 0x1D, "amqp:error:list")
-codec.ENCODERS[AmqpError] = _encode_error
+decoding.register_described(_error_from_fields, 0x1D, "amqp:error:list")
+encoding.ENCODERS[AmqpError] = _encode_error
 ERROR: Callable[[bytearray, Any], None] = _encode_error

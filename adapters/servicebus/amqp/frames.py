@@ -14,12 +14,12 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
-from .codec import decode_value, encode_value
+from .decoding import decode_value
+from .encoding import encode_value
 from .errors import DecodeError, FramingError
 
 AMQP_HEADER = b"AMQP\x00\x01\x00\x00"
 SASL_HEADER = b"AMQP\x03\x01\x00\x00"
-TLS_HEADER = b"AMQP\x02\x01\x00\x00"
 
 TYPE_AMQP = 0
 TYPE_SASL = 1

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from . import codec
+from . import decoding, encoding
 from .composite import BINARY, BOOLEAN, MESSAGE_ID, STRING, SYMBOL, TIMESTAMP, UBYTE, UINT, Composite, Field
 from .errors import DecodeError
 
@@ -127,20 +127,20 @@ def _encode_annotations(out: bytearray, value: Mapping[Any, Any]) -> None:
     body = bytearray()
     for key, item in value.items():
         if isinstance(key, int):
-            codec.encode_ulong(body, key)
+            encoding.encode_ulong(body, key)
         else:
-            codec.encode_symbol(body, key)
-        codec.encode_value(body, item)
-    codec.write_compound(out, body, 2 * len(value), 0xC1, 0xD1)
+            encoding.encode_symbol(body, key)
+        encoding.encode_value(body, item)
+    encoding.write_compound(out, body, 2 * len(value), 0xC1, 0xD1)
 
 
 def _encode_application_properties(out: bytearray, value: Mapping[str, Any]) -> None:
     """Application properties are keyed by strings, whatever type the caller's keys are."""
     body = bytearray()
     for key, item in value.items():
-        codec.encode_string(body, key)
-        codec.encode_value(body, item)
-    codec.write_compound(out, body, 2 * len(value), 0xC1, 0xD1)
+        encoding.encode_string(body, key)
+        encoding.encode_value(body, item)
+    encoding.write_compound(out, body, 2 * len(value), 0xC1, 0xD1)
 
 
 _MAP_ENCODERS = {
@@ -219,13 +219,13 @@ class Message:
                     code, pos = buf[pos + 2], pos + 3
                     canonical = True
                 else:
-                    descriptor, pos = codec.decode_value(buf, pos + 1)
+                    descriptor, pos = decoding.decode_value(buf, pos + 1)
                     code = _SECTION_NAMES.get(descriptor, -1) if isinstance(descriptor, str) else descriptor
                     canonical = False
                 allowed = _SECTION_CONSTRUCTORS.get(code, frozenset())
                 if allowed is not None and buf[pos] not in allowed:
                     raise DecodeError(f"section 0x{code:x} cannot start with constructor 0x{buf[pos]:02x}")
-                end = codec.skip_value(buf, pos)
+                end = decoding.skip_value(buf, pos)
                 if code in _BODY:
                     if self._body_type is None:
                         self._body_type = code
@@ -248,7 +248,7 @@ class Message:
         raw = self._raw.get(code)
         if raw is None:
             return None
-        value = codec.decode(raw)
+        value = decoding.decode(raw)
         if code in (HEADER, PROPERTIES):
             value = (Header if code == HEADER else Properties).from_fields(value)
             del self._raw[code]
@@ -320,7 +320,7 @@ class Message:
         if self._body is None and self._body_raw:
             buf, pos, items = self._body_raw, 0, []
             while pos < len(buf):
-                value, pos = codec.decode_value(buf, pos + 3)
+                value, pos = decoding.decode_value(buf, pos + 3)
                 items.append(value)
             self._body = items
         return self._body
@@ -372,9 +372,9 @@ class Message:
             for item in self._body:
                 out += prefix
                 if self._body_type == DATA:
-                    codec.encode_binary(out, item)
+                    encoding.encode_binary(out, item)
                 else:
-                    codec.encode_value(out, item)
+                    encoding.encode_value(out, item)
         return bytes(out)
 
     @classmethod

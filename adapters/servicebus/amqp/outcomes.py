@@ -61,8 +61,6 @@ class Modified(Composite):
 
 
 DeliveryState = Received | Accepted | Rejected | Released | Modified
-Outcome = Accepted | Rejected | Released | Modified
-TERMINAL = (Accepted, Rejected, Released, Modified)
 
 
 def rejected(condition: str, description: str | None = None, info: dict[Any, Any] | None = None) -> Rejected:

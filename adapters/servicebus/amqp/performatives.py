@@ -239,23 +239,8 @@ class SaslInit(Composite):
     hostname: str | None
 
 
-class SaslChallenge(Composite):
-    DESCRIPTOR = 0x42
-    NAME = "amqp:sasl-challenge:list"
-    FIELDS = (Field("challenge", BINARY),)
-    challenge: bytes
-
-
-class SaslResponse(Composite):
-    DESCRIPTOR = 0x43
-    NAME = "amqp:sasl-response:list"
-    FIELDS = (Field("response", BINARY),)
-    response: bytes
-
-
 SASL_OK = 0
 SASL_AUTH = 1
-SASL_SYS = 2
 
 
 class SaslOutcome(Composite):

@@ -76,7 +76,6 @@ class Session:
         self.outgoing_window = settings.session_window
         self.next_incoming_id: int = begin.next_outgoing_id or 0
         self.remote_incoming_window: int = begin.incoming_window or 0
-        self.remote_outgoing_window: int = begin.outgoing_window or 0
         self.handle_max = min(settings.handle_max, begin.handle_max)
         self.links: dict[int, Link] = {}
         self._handles: dict[int, Link] = {}
@@ -250,7 +249,6 @@ class Session:
             self.next_incoming_id = flow.next_outgoing_id
         base = 0 if flow.next_incoming_id is None else flow.next_incoming_id
         self.remote_incoming_window = serial_difference(base + (flow.incoming_window or 0), self.next_outgoing_id)
-        self.remote_outgoing_window = flow.outgoing_window or 0
         self._release_blocked()
         if flow.handle is None:
             if flow.echo:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from adapters.servicebus.amqp.codec import encode
+from adapters.servicebus.amqp.encoding import encode
 from adapters.servicebus.amqp.errors import DecodeError
 from adapters.servicebus.amqp.message import BATCH_MESSAGE_FORMAT, Header, Message, Properties, split_batch
 from adapters.servicebus.amqp.types import Long, Symbol, UShort

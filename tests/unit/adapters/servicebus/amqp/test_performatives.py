@@ -3,7 +3,8 @@ spec's defaults for absent ones), and encoding leaves trailing absent fields out
 
 from __future__ import annotations
 
-from adapters.servicebus.amqp.codec import decode, encode
+from adapters.servicebus.amqp.decoding import decode
+from adapters.servicebus.amqp.encoding import encode
 from adapters.servicebus.amqp.errors import AmqpError
 from adapters.servicebus.amqp.message import Header
 from adapters.servicebus.amqp.outcomes import Accepted, Modified, Received, Rejected, Released, rejected
