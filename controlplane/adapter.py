@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
     from controlplane.state.backend import StateBackend
 
 CONTROLPLANE_IMAGE = "localzure/controlplane:latest"
@@ -134,6 +136,14 @@ class Service(ABC):
     def health(self) -> dict[str, Any]:
         """Service-specific health details for the admin API."""
         return {}
+
+    def metrics(self) -> Iterable[Metric]:
+        """The service's own Prometheus metric families, built when scraped (possibly in a worker
+        thread, so read state without iterating tables the event loop may be changing).
+
+        The control plane's ``/_localzure/metrics`` shows them, and the service's own port serves
+        them alone at that path: that is how a service in a container reports them."""
+        return ()
 
     def amqp(self) -> AmqpHandler | None:
         """For a service whose port also carries AMQP (Service Bus): the handler of one AMQP

@@ -9,15 +9,18 @@ keys from ``services.servicebus.keys`` (default: the official emulator's
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.core import Metric
 
 from adapters.servicebus.adapter import DEFAULT_KEY, DEFAULT_KEY_NAME
 from adapters.servicebus.amqp import serve
 from adapters.servicebus.broker import Broker
 from adapters.servicebus.config import load_service_config
 from adapters.servicebus.links.application import ServiceBusApplication
+from adapters.servicebus.metrics import metric_families
 from adapters.servicebus.rest import ManagementApi
 from controlplane.adapter import AmqpHandler, Operation, RequestTarget, Service, ServiceContext
 
@@ -32,8 +35,8 @@ class ServiceBusService(Service):
         self.context = context
         self.broker = Broker(context.state)
         self.namespaces = load_service_config(context.settings, Path.cwd())
-        name = self.namespaces[0].name if self.namespaces else DEFAULT_NAMESPACE
-        self.api = ManagementApi(self.broker, self.keys, name)
+        self.namespace = self.namespaces[0].name if self.namespaces else DEFAULT_NAMESPACE
+        self.api = ManagementApi(self.broker, self.keys, self.namespace)
         self._amqp = functools.partial(serve, app=ServiceBusApplication(self.broker, self.keys))
 
     def keys(self) -> Mapping[str, str]:
@@ -60,15 +63,18 @@ class ServiceBusService(Service):
     async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
         await self.api(scope, receive, send)
 
+    def metrics(self) -> Iterable[Metric]:
+        return metric_families(self.namespace, self.broker.message_counters())
+
     def health(self) -> dict[str, Any]:
-        """Per-entity counts and the broker's message counters, for the admin API."""
+        """Per-entity counts and the message counters summed over the entities there are, for the admin API."""
         broker = self.broker
         runtimes = {queue.name: broker.queue_runtime(queue.name) for queue in broker.list_queues()}
         for topic in broker.list_topics():
             for subscription in broker.list_subscriptions(topic.name):
                 path = f"{topic.name}/Subscriptions/{subscription.name}"
                 runtimes[path] = broker.subscription_runtime(topic.name, subscription.name)
-        metrics = broker.metrics
+        counters = [path.counters for path in broker.message_counters()]
         return {
             "entities": {
                 path: {
@@ -78,8 +84,8 @@ class ServiceBusService(Service):
                 }
                 for path, runtime in runtimes.items()
             },
-            "messages_in": metrics.messages_in,
-            "messages_out": metrics.messages_out,
-            "dead_lettered": metrics.dead_lettered,
-            "lock_losses": metrics.lock_losses,
+            "messages_in": sum(c.sent for c in counters),
+            "messages_out": sum(c.completed for c in counters),
+            "dead_lettered": sum(sum(c.dead_lettered.values()) for c in counters),
+            "lock_losses": sum(c.lock_lost for c in counters),
         }

@@ -20,9 +20,15 @@ from controlplane.admin.mount import is_admin_path
 from controlplane.gateway.authenticate import authenticate
 from controlplane.gateway.errors import AzureError, InternalError, RequestBodyTooLarge, ServerBusy, render_error
 from controlplane.gateway.faults import FaultInjector
-from controlplane.gateway.http import header, parse_query
+from controlplane.gateway.http import header, parse_query, send_response
 from controlplane.gateway.inflight import InFlight
-from controlplane.gateway.metrics import GatewayMetrics
+from controlplane.gateway.metrics import (
+    CONTENT_TYPE,
+    SERVICE_METRICS_PATH,
+    GatewayMetrics,
+    render_families,
+    service_families,
+)
 from controlplane.gateway.ratelimit import RateLimiter
 from controlplane.gateway.routing import HostRouter, route_path_style
 from controlplane.gateway.tracing import next_hop
@@ -74,12 +80,26 @@ class Gateway:
         async def app(scope: dict, receive: Callable, send: Callable) -> None:
             if scope["type"] != "http":
                 return await _lifespan(scope, receive, send)
+            if scope["path"] == SERVICE_METRICS_PATH and scope["method"] == "GET" and self.metrics is not None:
+                return await self._service_metrics(name, send)
             host = header(scope, b"host") or ""
             await self._serve(
                 scope, receive, send, lambda: route_path_style(name, host, scope["path"], self.router, in_path)
             )
 
         return app
+
+    async def _service_metrics(self, name: str, send: Callable) -> None:
+        """One service's own families, on its own port: how a container reports them. (No entity,
+        account or container name can start with '_', so the path shadows no resource.)"""
+        slot = self.slots.get(name)
+        service = slot.service if slot is not None else None
+        if service is None:
+            return await send_response(send, 503, body=b"not running\n", content_type="text/plain")
+        # In a thread: a forwarding service asks its backend over HTTP, and the edge's scrape
+        # builds families in a worker thread too.
+        body = await asyncio.to_thread(lambda: render_families(service_families(name, service)))
+        await send_response(send, 200, body=body, content_type=CONTENT_TYPE)
 
     def edge_app(self) -> ASGI:
         """The edge port: admin paths, else routing by Host header."""

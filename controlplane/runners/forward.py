@@ -16,8 +16,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
+from prometheus_client.core import Metric
+
 from controlplane.adapter import AmqpHandler, Operation, RequestTarget, Service
 from controlplane.gateway.errors import ServerBusy
+from controlplane.gateway.metrics import SERVICE_METRICS_PATH, parse_families
 from controlplane.runners.upstream import UpstreamPool, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -109,6 +112,8 @@ class ForwardingService(Service):
 
     auth_scheme = "none"
     error_format = "xml"
+    metrics_timeout = 2.0
+    """Seconds a scrape waits for the backend's metrics."""
 
     def __init__(
         self,
@@ -182,6 +187,27 @@ class ForwardingService(Service):
     async def stop(self) -> None:
         if self._pool is not None:
             self._pool.close()
+
+    def metrics(self) -> list[Metric]:
+        """The backend's own families, fetched from its port (a LocalZure service in a container
+        serves them there); none while the breaker is open, or from a backend without them
+        (Azurite answers that path with an error)."""
+        if self.breaker.state is BreakerState.OPEN:
+            return []
+        import httpx  # only scrapes need it: kept off the start-up path
+
+        try:
+            response = httpx.get(self.backend + SERVICE_METRICS_PATH, timeout=self.metrics_timeout, trust_env=False)
+        except httpx.HTTPError as exc:
+            log.debug("metrics of %s unavailable: %s", self.name, exc, extra={"service": self.name})
+            return []
+        if response.status_code != 200 or not response.headers.get("content-type", "").startswith("text/plain"):
+            return []
+        try:
+            return parse_families(response.text)
+        except ValueError as exc:
+            log.warning("metrics of %s unreadable: %s", self.name, exc, extra={"service": self.name})
+            return []
 
     def health(self) -> dict[str, Any]:
         info: dict[str, Any] = {"backend": self.backend, "circuit": str(self.breaker.state)}

@@ -22,17 +22,17 @@ from adapters.servicebus.broker.errors import (
 from adapters.servicebus.broker.messages import BrokerMessage, MessageState
 from adapters.servicebus.broker.namespace import Broker
 from adapters.servicebus.broker.receivers import ReceiveMode, Receiver, SessionReceiver
-from adapters.servicebus.broker.runtime import BrokerMetrics, EntityRuntime
+from adapters.servicebus.broker.runtime import EntityRuntime, MessageCounters, PathCounters
 
 __all__ = [
     "Broker",
     "BrokerError",
     "BrokerMessage",
-    "BrokerMetrics",
     "EntityRuntime",
     "InvalidEntityDefinition",
     "InvalidOperation",
     "MessageLockLost",
+    "MessageCounters",
     "MessageNotFound",
     "MessageSizeExceeded",
     "MessageState",
@@ -40,6 +40,7 @@ __all__ = [
     "MessagingEntityDisabled",
     "MessagingEntityNotFound",
     "OperationTimeout",
+    "PathCounters",
     "QuotaExceeded",
     "ReceiveMode",
     "Receiver",

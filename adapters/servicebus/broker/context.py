@@ -1,4 +1,4 @@
-"""What every part of one broker shares: the store, the deadlines, the clock, the counters, the router."""
+"""What every part of one broker shares: the store, the deadlines, the clock, the router."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from adapters.servicebus.broker.runtime import BrokerMetrics
 from adapters.servicebus.broker.store import BrokerStore
 from adapters.servicebus.broker.timers import Timers
 
@@ -19,5 +18,4 @@ class BrokerContext:
     store: BrokerStore
     timers: Timers
     clock: Callable[[], float]
-    metrics: BrokerMetrics
     router: Router

@@ -41,7 +41,7 @@ from adapters.servicebus.broker.receivers import (
 from adapters.servicebus.broker.records import encode_record
 from adapters.servicebus.broker.router import Router
 from adapters.servicebus.broker.rules import Rule
-from adapters.servicebus.broker.runtime import BrokerMetrics, EntityRuntime
+from adapters.servicebus.broker.runtime import EntityRuntime, PathCounters
 from adapters.servicebus.broker.store import QUEUES, SUBSCRIPTIONS, TOPICS, BrokerStore
 from adapters.servicebus.broker.subqueue import SubQueue
 from adapters.servicebus.broker.timers import Timers
@@ -63,11 +63,10 @@ class Broker:
     def __init__(self, backend: StateBackend, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.store = BrokerStore(backend)
-        self.metrics = BrokerMetrics()
         self.catalog = Catalog()
         self.timers = Timers(clock)
-        self.router = Router(self.catalog, self.store, clock, self.metrics)
-        self.ctx = BrokerContext(self.store, self.timers, clock, self.metrics, self.router)
+        self.router = Router(self.catalog, self.store, clock)
+        self.ctx = BrokerContext(self.store, self.timers, clock, self.router)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -325,6 +324,26 @@ class Broker:
         if session is None or session.receiver is None:
             raise SessionLockLost()
         return session.receiver
+
+    # -- counters ----------------------------------------------------------------------------
+
+    def message_counters(self) -> list[PathCounters]:
+        """Every path's counters: queues, topics, subscriptions and their dead-letter queues.
+
+        Safe to call from another thread (a scrape): each table is copied in one step before
+        it is walked, so an entity created meanwhile cannot break the walk.
+        """
+        found: list[PathCounters] = []
+        for queue in tuple(self.catalog.queues.values()):
+            found.append(PathCounters(queue.path, queue.main.counters, sendable=True, receivable=True))
+            found.append(PathCounters(queue.dlq.path, queue.dlq.counters, sendable=False, receivable=True))
+        for topic in tuple(self.catalog.topics.values()):
+            found.append(PathCounters(topic.path, topic.counters, sendable=True, receivable=False))
+            for subscription in tuple(topic.subscriptions.values()):
+                main, dlq = subscription.main, subscription.dlq
+                found.append(PathCounters(main.path, main.counters, sendable=False, receivable=True))
+                found.append(PathCounters(dlq.path, dlq.counters, sendable=False, receivable=True))
+        return found
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from adapters.servicebus.broker.errors import (
     SessionLockLost,
 )
 from adapters.servicebus.broker.messages import BrokerMessage
+from adapters.servicebus.broker.runtime import CLIENT_DEAD_LETTER
 from adapters.servicebus.broker.sessions import Session
 from adapters.servicebus.broker.subqueue import SubQueue, new_lock_token
 from adapters.servicebus.entities import EntityStatus
@@ -99,10 +100,13 @@ class Receiver:
         self.subqueue.complete(message)
         await self.subqueue.ctx.store.flush()
 
-    async def abandon(self, lock_token: uuid.UUID, properties_to_modify: Mapping[str, Any] | None = None) -> None:
-        """Unlock; the delivery count stays incremented (past the maximum, the message is dead-lettered)."""
+    async def abandon(
+        self, lock_token: uuid.UUID, properties_to_modify: Mapping[str, Any] | None = None, failed: bool = True
+    ) -> None:
+        """Unlock. A failed delivery keeps its delivery count (past the maximum, the message is
+        dead-lettered); one that is not ``failed`` (AMQP released) does not count."""
         message = self._settle(lock_token)
-        self.subqueue.abandon(message, properties_to_modify)
+        self.subqueue.abandon(message, properties_to_modify, failed)
         await self.subqueue.ctx.store.flush()
 
     async def defer(self, lock_token: uuid.UUID, properties_to_modify: Mapping[str, Any] | None = None) -> None:
@@ -120,7 +124,7 @@ class Receiver:
         if self.subqueue.is_dead_letter:
             raise InvalidOperation("A message in a dead-letter queue cannot be dead-lettered.")
         message = self._settle(lock_token)
-        self.subqueue.dead_letter(message, reason, description, properties_to_modify)
+        self.subqueue.dead_letter(message, reason, description, properties_to_modify, counted_as=CLIENT_DEAD_LETTER)
         await self.subqueue.ctx.store.flush()
 
     def renew_lock(self, lock_tokens: Iterable[uuid.UUID]) -> list[float]:
@@ -149,6 +153,7 @@ class Receiver:
         for message in messages:
             if message.home is self.subqueue and message.lock_token is not None:
                 self._forget(message)
+                self.subqueue.counters.delivered -= 1  # taken, but never handed to the client
                 self.subqueue.unlock(message)
                 self.subqueue.returned(message, now)
 

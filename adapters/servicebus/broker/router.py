@@ -25,7 +25,6 @@ from adapters.servicebus.broker.messages import (
     expiry,
 )
 from adapters.servicebus.broker.rules import FILTER_ERROR_REASON, RuleFailure, select
-from adapters.servicebus.broker.runtime import BrokerMetrics
 from adapters.servicebus.broker.store import BrokerStore
 from adapters.servicebus.broker.subqueue import SubQueue
 from adapters.servicebus.broker.topology import (
@@ -50,13 +49,10 @@ DeadLetterOwner = QueueEntity | SubscriptionEntity
 
 
 class Router:
-    def __init__(
-        self, catalog: Catalog, store: BrokerStore, clock: Callable[[], float], metrics: BrokerMetrics
-    ) -> None:
+    def __init__(self, catalog: Catalog, store: BrokerStore, clock: Callable[[], float]) -> None:
         self.catalog = catalog
         self.store = store
         self.clock = clock
-        self.metrics = metrics
 
     def send(self, entity: SendTarget, messages: Sequence[BrokerMessage]) -> list[int]:
         """Check a whole batch first (it is accepted or refused as one), then enqueue it."""
@@ -82,7 +78,7 @@ class Router:
                 f"The maximum entity size of {props.max_size_in_megabytes} MB has been reached for '{entity.path}'."
             )
         props.accessed_at = datetime.fromtimestamp(self.clock(), UTC)
-        self.metrics.messages_in += len(messages)
+        entity.counters.sent += len(messages)
         return [self.enqueue(entity, message) for message in messages]
 
     def enqueue(self, entity: SendTarget, message: BrokerMessage) -> int:
@@ -210,5 +206,5 @@ class Router:
         """Dead-letter a message that never reached the owner's active queue."""
         message.application_properties[DEAD_LETTER_REASON] = reason
         message.application_properties[DEAD_LETTER_DESCRIPTION] = description
-        self.metrics.dead_lettered += 1
+        owner.main.counters.dead_letter(reason)
         self.dead_lettered(owner, message, forward)

@@ -1,9 +1,10 @@
-"""Runtime figures: per-entity message counts (what the management API reports) and broker-wide counters."""
+"""Runtime figures: per-entity message counts (what the management API reports) and per-path counters."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 
 @dataclass
@@ -30,14 +31,39 @@ class EntityRuntime:
     """Topics only."""
 
 
-@dataclass
-class BrokerMetrics:
-    """Counters for the metrics endpoint, since the broker started."""
+CLIENT_DEAD_LETTER = "client"
+"""The reason a receiver's dead-lettering is counted under: its own reason is free text, and a
+label per distinct text would grow without bound."""
 
-    messages_in: int = 0
+
+@dataclass(slots=True)
+class MessageCounters:
+    """What happened to the messages of one path since the broker started (for the metrics).
+
+    Plain integers bumped on the hot path: the event loop is the only writer, and a scrape
+    reads whatever value is there.
+    """
+
+    sent: int = 0
     """Messages accepted by a send (duplicates that were dropped included: the sender was told yes)."""
-    messages_out: int = 0
-    """Messages completed, or received in receive-and-delete mode."""
-    dead_lettered: int = 0
-    lock_losses: int = 0
+    delivered: int = 0
+    """Messages handed to a receiver: every peek-lock delivery (redeliveries included) and every
+    receive-and-delete."""
+    completed: int = 0
+    """Messages consumed: completed under a peek-lock, or received in receive-and-delete mode."""
+    lock_lost: int = 0
     """Message and session locks that expired before their holder settled or renewed them."""
+    dead_lettered: dict[str, int] = field(default_factory=dict)
+    """By the broker's dead-letter reason, or ``CLIENT_DEAD_LETTER`` when a receiver asked."""
+
+    def dead_letter(self, reason: str) -> None:
+        self.dead_lettered[reason] = self.dead_lettered.get(reason, 0) + 1
+
+
+class PathCounters(NamedTuple):
+    path: str
+    counters: MessageCounters
+    sendable: bool
+    """A queue or topic: clients send to it."""
+    receivable: bool
+    """A queue, subscription or dead-letter queue: clients receive from it."""

@@ -30,6 +30,7 @@ from adapters.servicebus.broker.messages import (
     expiry,
 )
 from adapters.servicebus.broker.paths import dead_letter_path
+from adapters.servicebus.broker.runtime import CLIENT_DEAD_LETTER, MessageCounters
 from adapters.servicebus.broker.sessions import Session, SessionTable
 from adapters.servicebus.broker.store import message_key
 from adapters.servicebus.entities import QueueProperties, SubscriptionProperties
@@ -65,6 +66,7 @@ class SubQueue:
         """Messages per state (indexed by MessageState)."""
         self.size = 0
         self.closed = False
+        self.counters = MessageCounters()
 
     @property
     def path(self) -> str:
@@ -148,6 +150,7 @@ class SubQueue:
         message.lock_token = token
         message.locked_until = until
         message.delivery_count += 1
+        self.counters.delivered += 1
         self.locks[token] = message
         self.ctx.store.put_delivery_count(self.key(message), message.delivery_count)
 
@@ -169,13 +172,15 @@ class SubQueue:
         for message in messages:
             message.delivery_count += 1
             self.remove(message)
-        self.ctx.metrics.messages_out += len(messages)
+        self.counters.delivered += len(messages)
+        self.counters.completed += len(messages)
 
     def restore(self, messages: list[BrokerMessage]) -> None:
         """Put back receive-and-delete messages whose receive call was cancelled before returning."""
         for message in messages:
             self.add(message)
-        self.ctx.metrics.messages_out -= len(messages)
+        self.counters.delivered -= len(messages)
+        self.counters.completed -= len(messages)
 
     def renew(self, message: BrokerMessage) -> float:
         until = self.ctx.clock() + self._settings.lock_duration.total_seconds()
@@ -198,10 +203,16 @@ class SubQueue:
 
     def complete(self, message: BrokerMessage) -> None:
         self.remove(message)
-        self.ctx.metrics.messages_out += 1
+        self.counters.completed += 1
 
-    def abandon(self, message: BrokerMessage, properties: Mapping[str, Any] | None) -> None:
+    def abandon(self, message: BrokerMessage, properties: Mapping[str, Any] | None, failed: bool = True) -> None:
+        """Unlock and return. ``failed``: the delivery counts as a failed attempt (AMQP modified with
+        delivery-failed, the SDK's abandon); otherwise (AMQP released) the message is back unchanged,
+        so the count its delivery added is taken back."""
         self.unlock(message)
+        if not failed:
+            message.delivery_count -= 1
+            self.ctx.store.put_delivery_count(self.key(message), message.delivery_count)
         self._modify(message, properties)
         self.returned(message, self.ctx.clock())
 
@@ -218,8 +229,12 @@ class SubQueue:
         reason: str | None,
         description: str | None,
         properties: Mapping[str, Any] | None = None,
+        counted_as: str | None = None,
     ) -> None:
-        """Move a message to the owner's dead-letter queue (or where that forwards to)."""
+        """Move a message to the owner's dead-letter queue (or where that forwards to).
+
+        ``counted_as`` names the reason in the counters when ``reason`` is not the broker's own.
+        """
         key = self.key(message)
         self.remove(message, persist=False)
         props = message.application_properties
@@ -230,7 +245,7 @@ class SubQueue:
         if description is not None:
             props[DEAD_LETTER_DESCRIPTION] = description
         message.state = ACTIVE
-        self.ctx.metrics.dead_lettered += 1
+        self.counters.dead_letter(counted_as or reason or CLIENT_DEAD_LETTER)
         self.ctx.router.dead_lettered(self.owner, message)  # type: ignore[arg-type]
         self.ctx.store.delete_message(key)
 
@@ -328,7 +343,7 @@ class SubQueue:
                 self._lock_lost(message, now)
 
     def _lock_lost(self, message: BrokerMessage, now: float) -> None:
-        self.ctx.metrics.lock_losses += 1
+        self.counters.lock_lost += 1
         self.unlock(message)
         self.returned(message, now)
 
@@ -358,7 +373,7 @@ class SubQueue:
         session, token = subject
         if self.closed or session.lock_token != token or session.locked_until > now or session.receiver is None:
             return
-        self.ctx.metrics.lock_losses += 1
+        self.counters.lock_lost += 1
         session.receiver.lose()
 
     # -- internals ---------------------------------------------------------------------------

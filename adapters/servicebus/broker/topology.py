@@ -10,6 +10,7 @@ from adapters.servicebus.broker.context import BrokerContext
 from adapters.servicebus.broker.errors import InvalidOperation, MessagingEntityNotFound
 from adapters.servicebus.broker.paths import EntityPath, parse_path, subscription_path
 from adapters.servicebus.broker.rules import Rule
+from adapters.servicebus.broker.runtime import MessageCounters
 from adapters.servicebus.broker.store import ACTIVE_TAG, DEAD_LETTER_TAG
 from adapters.servicebus.broker.subqueue import SubQueue
 from adapters.servicebus.entities import QueueProperties, SubscriptionProperties, TopicProperties
@@ -55,6 +56,10 @@ class QueueEntity:
     @property
     def path(self) -> str:
         return self.properties.name
+
+    @property
+    def counters(self) -> MessageCounters:
+        return self.main.counters
 
     def size_in_bytes(self) -> int:
         return self.main.size + self.dlq.size
@@ -104,6 +109,11 @@ class TopicEntity:
     @property
     def path(self) -> str:
         return self.properties.name
+
+    @property
+    def counters(self) -> MessageCounters:
+        """Its scheduled sub-queue's: the topic's only path of its own, so its sends are counted there."""
+        return self.scheduled.counters
 
     def size_in_bytes(self) -> int:
         return self.scheduled.size + sum(s.size_in_bytes() for s in self.subscriptions.values())

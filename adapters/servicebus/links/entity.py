@@ -5,7 +5,8 @@ Sends are acknowledged once the broker has made them durable: the outcome is set
 a task, so one connection can have many sends in flight. A receiver link is pumped by a
 task that asks the broker for as many messages as the client has given credit for; in
 peek-lock mode the delivery tag is the lock token and the client's disposition settles the
-message (accepted: complete, modified: abandon or defer, rejected: dead-letter).
+message (accepted: complete, modified: abandon or defer, released: return uncounted,
+rejected: dead-letter).
 """
 
 from __future__ import annotations
@@ -169,9 +170,11 @@ class EntityReceiver(OutboundHandler):
                 if state.undeliverable_here:
                     await receiver.defer(lock_token, changes or None)
                 else:
-                    await receiver.abandon(lock_token, changes or None)
+                    # Only delivery-failed makes it a failed attempt (AMQP 3.4.5): the SDK's abandon sets it.
+                    await receiver.abandon(lock_token, changes or None, failed=bool(state.delivery_failed))
             elif isinstance(state, Released):
-                await receiver.abandon(lock_token)
+                # Released (AMQP 3.4.4): back unchanged, the delivery count not incremented.
+                await receiver.abandon(lock_token, failed=False)
             else:
                 return state  # type: ignore[return-value]
         except BrokerError as error:

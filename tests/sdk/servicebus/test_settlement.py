@@ -83,6 +83,29 @@ def test_abandon_makes_the_message_available_with_a_higher_delivery_count(client
         receiver.complete_message(second)
 
 
+@pytest.mark.parametrize(
+    ("outcome", "fields"),
+    [("released", {}), ("modified", {"delivery_failed": False, "undeliverable_here": False})],
+)
+def test_released_or_unfailed_modified_returns_the_message_without_counting_a_delivery(
+    client: ServiceBusClient, new_queue: QueueFactory, outcome: str, fields: dict[str, bool]
+) -> None:
+    # Outcomes the SDK's public API does not send (its abandon is modified with delivery-failed),
+    # so they go through its own AMQP client: AMQP 1.0 3.4.4 and 3.4.5 say neither counts.
+    queue = new_queue(max_delivery_count=1).name
+    _send(client, queue, "not now")
+    with client.get_queue_receiver(queue) as receiver:
+        for _ in range(3):  # past max_delivery_count: never dead-lettered
+            [message] = receive(receiver, 1)
+            assert message.delivery_count == 0
+            receiver._handler.settle_messages(  # type: ignore[union-attr]
+                message._delivery_id, message._delivery_tag, outcome, await_outcome=True, **fields
+            )
+        [message] = receive(receiver, 1)
+        assert (str(message), message.delivery_count) == ("not now", 0)
+        receiver.complete_message(message)
+
+
 def test_defer_then_receive_deferred_and_settle_through_management(
     client: ServiceBusClient, admin: ServiceBusAdministrationClient, queue: str, connection_string: str
 ) -> None:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
 
 from controlplane.gateway.errors import ServerBusy
+from controlplane.gateway.inflight import InFlight
+from controlplane.gateway.metrics import GatewayMetrics, render_families
+from controlplane.gateway.pipeline import Gateway
+from controlplane.gateway.routing import HostRouter
 from controlplane.runners.base import HttpListener, bind
 from controlplane.runners.forward import BreakerState, CircuitBreaker, ForwardingService
 from tests.support import free_port
+from tests.unit.gateway.test_metrics import CountingService
 
 
 class Clock:
@@ -155,6 +161,35 @@ async def test_a_dead_backend_answers_server_busy_and_opens_the_breaker() -> Non
         await service.handle(scope(b"/a", b"", [(b"host", b"x")]), receive, Recorder())
     assert raised.value.status == 503 and raised.value.code == "ServerBusy"
     await service.stop()
+
+
+async def test_a_backends_own_metrics_come_from_its_port() -> None:
+    """As in Docker mode: the container's gateway serves its service's families on the service's
+    port, and the forwarding service in front of it reads them for the control plane's scrape."""
+    inside = CountingService(sent=4)
+    slots = {"demo": SimpleNamespace(service=inside, backend=None)}
+    gateway = Gateway(slots, HostRouter([]), InFlight(), dict, metrics=GatewayMetrics(slots, inflight=lambda: 0))
+    listener = HttpListener(gateway.port_app("demo"), bind("127.0.0.1", 0), "demo")
+    await listener.start()
+    service = ForwardingService("demo", f"http://127.0.0.1:{listener.port}")
+
+    families = await asyncio.to_thread(service.metrics)
+
+    assert render_families(families) == render_families(inside.metrics())
+    for _ in range(service.breaker.threshold):
+        service.breaker.failure()
+    assert service.breaker.state is BreakerState.OPEN
+    assert await asyncio.to_thread(service.metrics) == []  # not asked while its breaker is open
+    await service.stop()
+    await listener.stop(1)
+
+
+async def test_a_backend_without_metrics_has_none(backend: int) -> None:
+    # The echo backend answers with something other than metrics, as Azurite answers that path with an error.
+    service = ForwardingService("blob", f"http://127.0.0.1:{backend}")
+    assert await asyncio.to_thread(service.metrics) == []
+    dead = ForwardingService("blob", f"http://127.0.0.1:{free_port()}")
+    assert await asyncio.to_thread(dead.metrics) == []
 
 
 async def test_tcp_pass_through_pipes_both_ways() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.servicebus.broker import BrokerMessage
+from adapters.servicebus.broker import Broker, BrokerMessage, MessageCounters
 from adapters.servicebus.broker import rules as broker_rules
 from adapters.servicebus.entities import SqlFilter, SqlRuleAction
 
@@ -28,6 +28,11 @@ def message(text: str = "body", **fields: Any) -> BrokerMessage:
 
 def bodies(messages: list[BrokerMessage]) -> list[str]:
     return [m.body.decode() for m in messages]
+
+
+def counters(broker: Broker, path: str) -> MessageCounters:
+    [found] = [entry.counters for entry in broker.message_counters() if entry.path == path]
+    return found
 
 
 class FakeEvaluationError(Exception):

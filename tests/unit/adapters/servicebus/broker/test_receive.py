@@ -19,7 +19,7 @@ from adapters.servicebus.broker import (
 )
 from adapters.servicebus.broker.messages import DEAD_LETTER_DESCRIPTION, DEAD_LETTER_REASON
 from adapters.servicebus.entities import QueueProperties
-from tests.unit.adapters.servicebus.broker.support import Clock, bodies, message
+from tests.unit.adapters.servicebus.broker.support import Clock, bodies, counters, message
 
 
 async def test_sequence_numbers_start_at_one_per_entity(broker: Broker, queue: str) -> None:
@@ -51,7 +51,7 @@ async def test_complete_removes_for_good(broker: Broker, queue: str) -> None:
     [got] = await receiver.receive(1)
     await receiver.complete(got.lock_token)  # type: ignore[arg-type]
     assert receiver.peek(1, 10) == []
-    assert broker.metrics.messages_out == 1
+    assert counters(broker, queue).completed == 1
     with pytest.raises(MessageLockLost):
         await receiver.complete(got.lock_token)  # type: ignore[arg-type]
 
@@ -90,7 +90,7 @@ async def test_max_delivery_count_dead_letters(broker: Broker, queue: str) -> No
     assert dead.application_properties[DEAD_LETTER_REASON] == "MaxDeliveryCountExceeded"
     assert "3 delivery attempts" in dead.application_properties[DEAD_LETTER_DESCRIPTION]
     assert dead.dead_letter_source is None  # set only when forwarded from a dead-letter queue
-    assert broker.metrics.dead_lettered == 1
+    assert counters(broker, queue).dead_lettered == {"MaxDeliveryCountExceeded": 1}
 
 
 async def test_lock_expiry_makes_it_available_again(broker: Broker, queue: str, clock: Clock) -> None:
@@ -104,7 +104,7 @@ async def test_lock_expiry_makes_it_available_again(broker: Broker, queue: str, 
     [again] = await receiver.receive(1, timeout=0)
     assert again.delivery_count == 2
     assert again.lock_token != first_token
-    assert broker.metrics.lock_losses == 1
+    assert counters(broker, queue).lock_lost == 1
     with pytest.raises(MessageLockLost):
         await receiver.complete(first_token)  # type: ignore[arg-type]
 
@@ -202,7 +202,7 @@ async def test_receive_and_delete(broker: Broker, queue: str) -> None:
     assert got.body == b"a"
     assert got.lock_token is None
     assert bodies(receiver.peek(1, 10)) == ["b"]
-    assert broker.metrics.messages_out == 1
+    assert (counters(broker, queue).delivered, counters(broker, queue).completed) == (1, 1)
 
 
 async def test_peek_includes_locked_deferred_and_scheduled(broker: Broker, queue: str, clock: Clock) -> None:

@@ -25,7 +25,7 @@ from adapters.servicebus.entities import (
     SubscriptionProperties,
     TopicProperties,
 )
-from tests.unit.adapters.servicebus.broker.support import Clock, bodies, message
+from tests.unit.adapters.servicebus.broker.support import Clock, bodies, counters, message
 
 
 async def test_send_to_missing_entity_subscription_or_dead_letter_queue_fails(broker: Broker) -> None:
@@ -106,7 +106,7 @@ async def test_duplicate_detection_drops_a_repeat_within_the_window(broker: Brok
     clock.advance(61)
     assert await broker.send("q", [message("later", message_id="m1")]) == [4]
     assert bodies(broker.receiver("q").peek(1, 10)) == ["a", "b", "no id", "later"]
-    assert broker.metrics.messages_in == 5
+    assert counters(broker, "q").sent == 5
 
 
 async def test_without_duplicate_detection_repeats_are_kept(broker: Broker) -> None:

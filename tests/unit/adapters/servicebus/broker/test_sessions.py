@@ -17,7 +17,7 @@ from adapters.servicebus.broker import (
     SessionLockLost,
 )
 from adapters.servicebus.entities import QueueProperties
-from tests.unit.adapters.servicebus.broker.support import Clock, bodies, message
+from tests.unit.adapters.servicebus.broker.support import Clock, bodies, counters, message
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ async def test_session_lock_expiry_loses_the_session(broker: Broker, sq: str, cl
         await session.receive(1)
     with pytest.raises(SessionLockLost):
         session.get_state()
-    assert broker.metrics.lock_losses == 1
+    assert counters(broker, sq).lock_lost == 1
     await asyncio.gather(waiting, return_exceptions=True)
     again = await broker.accept_session(sq, "s")
     received = await again.receive(5)
