@@ -33,7 +33,8 @@ UNSUPPORTED_DATA = 1003
 
 
 class WebSocketTransport(asyncio.Transport):
-    """The write side: buffers what the handler writes; one task sends it as binary messages."""
+    """The handler's transport: what it writes is buffered and sent by :meth:`send_loop`, what the
+    peer sends is fed to its protocol by :meth:`receive_loop` (paused while the reader is full)."""
 
     def __init__(self, send: Send) -> None:
         super().__init__()
