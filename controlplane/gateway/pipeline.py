@@ -4,6 +4,8 @@ correlation id -> drain check -> limits on headers and body -> route (hostname o
 -> name the operation -> faults -> rate limit -> authenticate -> trace context -> the
 service -> durable state before the response starts -> metrics.
 Errors from any step are rendered by :func:`render_error` in the service's format.
+A WebSocket upgrade is routed the same way, then served as AMQP for a service that speaks
+it (:mod:`controlplane.gateway.amqp_websocket`) or refused with such an error.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Protocol
 
 from controlplane.adapter import RequestContext, RequestTarget, Service
 from controlplane.admin.mount import is_admin_path
+from controlplane.gateway.amqp_websocket import amqp_endpoint, serve_amqp
 from controlplane.gateway.authenticate import authenticate
 from controlplane.gateway.errors import AzureError, InternalError, RequestBodyTooLarge, ServerBusy, render_error
 from controlplane.gateway.faults import FaultInjector
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 ASGI = Callable[..., Any]
 _RETRY_AFTER_SECONDS = "5"
 _DEFAULT_VERSION = b"2025-11-05"
+WEBSOCKET_UPGRADE = "WebSocketUpgrade"
+"""The operation name WebSocket handshakes are measured under."""
 
 
 class ServiceSlot(Protocol):
@@ -78,14 +83,20 @@ class Gateway:
         in_path = name not in self.accountless
 
         async def app(scope: dict, receive: Callable, send: Callable) -> None:
-            if scope["type"] != "http":
-                return await _lifespan(scope, receive, send)
-            if scope["path"] == SERVICE_METRICS_PATH and scope["method"] == "GET" and self.metrics is not None:
-                return await self._service_metrics(name, send)
+            if scope["type"] == "http" and scope["path"] == SERVICE_METRICS_PATH and scope["method"] == "GET":
+                if self.metrics is not None:
+                    return await self._service_metrics(name, send)
             host = header(scope, b"host") or ""
-            await self._serve(
-                scope, receive, send, lambda: route_path_style(name, host, scope["path"], self.router, in_path)
-            )
+
+            def route() -> RequestTarget:
+                return route_path_style(name, host, scope["path"], self.router, in_path)
+
+            if scope["type"] == "http":
+                await self._serve(scope, receive, send, route)
+            elif scope["type"] == "websocket":
+                await self._serve_websocket(scope, receive, send, route)
+            else:
+                await _lifespan(scope, receive, send)
 
         return app
 
@@ -105,6 +116,9 @@ class Gateway:
         """The edge port: admin paths, else routing by Host header."""
 
         async def app(scope: dict, receive: Callable, send: Callable) -> None:
+            if scope["type"] == "websocket":
+                host = header(scope, b"host") or ""
+                return await self._serve_websocket(scope, receive, send, lambda: self.router.route(host, scope["path"]))
             if scope["type"] != "http":
                 return await _lifespan(scope, receive, send)
             path = scope["path"]
@@ -205,6 +219,53 @@ class Gateway:
                 service_name.reset(service_token)
             if trace_token is not None:
                 trace_id.reset(trace_token)
+
+    async def _serve_websocket(
+        self, scope: dict, receive: Callable, send: Callable, route: Callable[[], RequestTarget]
+    ) -> None:
+        """A WebSocket upgrade: AMQP for a service that speaks it (Service Bus), an HTTP error otherwise.
+
+        Only the handshake is a request (measured, refused while draining); the connection
+        that follows lives as long as an AMQP connection on a raw socket does.
+        """
+        request_id = new_guid()
+        token = correlation_id.set(request_id)
+        began = time.perf_counter()
+        service = "-"
+        error_format = "xml"
+        try:
+            if (await receive())["type"] != "websocket.connect":
+                return  # the client left before its upgrade was answered
+            try:
+                if not self.inflight.accepting:
+                    raise ServerBusy("The server is shutting down.", headers={"Retry-After": _RETRY_AFTER_SECONDS})
+                self._check_headers(scope)
+                target = route()
+                service = target.service
+                slot = self.slots.get(service)
+                running = slot.service if slot is not None else None
+                if running is None:
+                    raise ServerBusy(
+                        f"The service '{service}' is not running.", headers={"Retry-After": _RETRY_AFTER_SECONDS}
+                    )
+                error_format = running.error_format
+                handler = amqp_endpoint(scope, running.amqp())
+            except AzureError as error:
+                self._observe_upgrade(service, error.status, began)
+                status, headers, body = render_error(error, error_format, request_id)
+                await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+                await send({"type": "websocket.http.response.body", "body": body})
+                return
+            self._observe_upgrade(service, 101, began)
+            await serve_amqp(receive, send, handler)
+        finally:
+            correlation_id.reset(token)
+
+    def _observe_upgrade(self, service: str, status: int, began: float) -> None:
+        elapsed = time.perf_counter() - began
+        if self.metrics is not None:
+            self.metrics.observe(service, WEBSOCKET_UPGRADE, status, elapsed)
+        log.debug("%s websocket upgrade -> %d in %.1f ms", service, status, elapsed * 1000)
 
     def _check_headers(self, scope: dict) -> None:
         size = 0

@@ -95,6 +95,10 @@ def http_config(app: Any) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
         http=AzureHttpProtocol,
+        # AMQP over WebSocket (controlplane/gateway/amqp_websocket.py) relies on this implementation's
+        # write flow control, closing handshake and denial responses; "auto" would take wsproto's
+        # when websockets is missing.
+        ws="websockets-sansio",
         timeout_keep_alive=30,
     )
 
