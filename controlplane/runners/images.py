@@ -239,7 +239,8 @@ class ImageBuilder:
             else:
                 bundle.write_text("")
             script = self.images_dir / "azurite" / "bundle.sh"
-            shutil.copy(script, context / "bundle.sh")
+            for name in ("bundle.sh", "codecache.js"):
+                shutil.copy(self.images_dir / "azurite" / name, context / name)
             staged = context / "staged"
             staged.mkdir()
             if shutil.which("npm") is not None:
