@@ -196,6 +196,12 @@ class Adapter(ABC):
             volume_path="/data",
         )
 
+    def container_settings(self, settings: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``services.<name>`` as the service's container gets it: the container runs the
+        service alone and reads no config file, so what the in-process service would read
+        from this machine (a file it names) must be put into the settings themselves."""
+        return settings
+
     def connection_string(self, account: str, key: str, endpoint: str) -> str | None:
         """A ready-to-paste connection string for a running instance."""
         return None
