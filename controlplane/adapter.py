@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 CONTROLPLANE_IMAGE = "localzure/controlplane:latest"
 """LocalZure's own image: the control plane, and every adapter's emulator (``python -m adapters.<name>``)."""
+SERVICE_DETAILS_PATH = "/_localzure/details"
+"""Where a service's own port answers its health details (JSON): how a service in a container
+reports them to the control plane in front of it."""
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 AmqpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
