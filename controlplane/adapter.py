@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 CONTROLPLANE_IMAGE = "localzure/controlplane:latest"
 """LocalZure's own image: the control plane, and every adapter's emulator (``python -m adapters.<name>``)."""
+SERVICE_DETAILS_PATH = "/_localzure/details"
+"""Where a service's own port answers its health details (JSON): how a service in a container
+reports them to the control plane in front of it."""
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 AmqpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -195,6 +198,12 @@ class Adapter(ABC):
             healthcheck=("python", "-c", probe),
             volume_path="/data",
         )
+
+    def container_settings(self, settings: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``services.<name>`` as the service's container gets it: the container runs the
+        service alone and reads no config file, so what the in-process service would read
+        from this machine (a file it names) must be put into the settings themselves."""
+        return settings
 
     def connection_string(self, account: str, key: str, endpoint: str) -> str | None:
         """A ready-to-paste connection string for a running instance."""

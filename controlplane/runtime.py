@@ -291,7 +291,9 @@ class Runtime:
                     await slot.backend.flush()
 
     def health(self) -> dict[str, Any]:
-        services = {name: self.describe(slot) for name, slot in self.slots.items()}
+        # Without the services' own details: a container's come from its admin API (a blocking
+        # request), and health answers on the event loop.
+        services = {name: self.describe(slot, details=False) for name, slot in self.slots.items()}
         states = [slot.state for slot in self.slots.values()]
         if self.state is RuntimeState.RUNNING and all(s is ServiceState.RUNNING for s in states):
             status = "healthy"
@@ -311,7 +313,7 @@ class Runtime:
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
-    def describe(self, slot: ServiceSlot) -> dict[str, Any]:
+    def describe(self, slot: ServiceSlot, details: bool = True) -> dict[str, Any]:
         info: dict[str, Any] = {
             "name": slot.name,
             "state": str(slot.state),
@@ -324,6 +326,6 @@ class Runtime:
             "error": slot.error,
         }
         info.update(slot.runner.health(slot))
-        if slot.service is not None:
+        if details and slot.service is not None:
             info["details"] = slot.service.health()
         return info

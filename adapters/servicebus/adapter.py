@@ -3,6 +3,10 @@ emulator), and the factory of its in-process service."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 from controlplane.adapter import Adapter, ContainerSpec, Service, ServiceContext
 
 IMAGE = "localzure/servicebus:latest"
@@ -27,6 +31,12 @@ class ServiceBusAdapter(Adapter):
 
     def container_spec(self, image: str | None = None) -> ContainerSpec | None:
         return super().container_spec(image or IMAGE)
+
+    def container_settings(self, settings: Mapping[str, Any]) -> Mapping[str, Any]:
+        from adapters.servicebus.config import with_config_file_inline
+
+        # Relative to the control plane's working directory, as in host mode (service.py).
+        return with_config_file_inline(settings, Path.cwd())
 
     def connection_string(self, account: str, key: str, endpoint: str) -> str | None:
         authority = endpoint.split("://", 1)[-1].rstrip("/")

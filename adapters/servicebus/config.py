@@ -22,6 +22,8 @@ or ``CorrelationFilter`` (``CorrelationId``, ``MessageId``, ``To``, ``ReplyTo``,
     services:
       servicebus:
         config_file: servicebus/Config.json   # optional, relative to the working directory
+        # or config_json: the same Config.json content inline (how Docker mode hands the
+        # file's content to the service's container)
         namespaces:
           - name: sbemulatorns
             queues:
@@ -480,8 +482,13 @@ def load_service_config(settings: Mapping[str, Any], base_dir: Path) -> list[Nam
     if config_file is not None:
         if not isinstance(config_file, str | Path):
             raise source.error("config_file", config_file, "expected a path")
-        for loaded in load_emulator_config(Path(base_dir, config_file).expanduser()):
-            namespaces[loaded.name.casefold()] = _NamespaceBuilder(loaded)
+        emulator_configs = load_emulator_config(Path(base_dir, config_file).expanduser())
+    elif "config_json" in settings:
+        emulator_configs = parse_emulator_config(settings["config_json"], "services.servicebus.config_json")
+    else:
+        emulator_configs = []
+    for loaded in emulator_configs:
+        namespaces[loaded.name.casefold()] = _NamespaceBuilder(loaded)
     for index, item in enumerate(_items(settings.get("namespaces"), source, "namespaces")):
         where = f"namespaces[{index}]"
         _reject_unknown(item, {"name", "queues", "topics"}, source, where)
@@ -491,6 +498,20 @@ def load_service_config(settings: Mapping[str, Any], base_dir: Path) -> list[Nam
     for builder in namespaces.values():
         builder.check_forwarding(source, "namespaces")
     return [builder.config for builder in namespaces.values()]
+
+
+def with_config_file_inline(settings: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+    """``services.servicebus`` for a process that cannot read this machine's files (the
+    service's container): ``config_file`` read here into ``config_json``.
+
+    Invalid settings raise ConfigError here, naming the field, rather than stop the
+    container with the same message in its log."""
+    load_service_config(settings, base_dir)
+    handed = dict(settings)
+    config_file = handed.pop("config_file", None)
+    if config_file is not None:
+        handed["config_json"] = json.loads(Path(base_dir, config_file).expanduser().read_text(encoding="utf-8"))
+    return handed
 
 
 def _expression(value: object, source: _Source, where: str) -> tuple[str, dict[str, object]]:

@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from controlplane.adapter import RequestContext, RequestTarget, Service
+import orjson
+
+from controlplane.adapter import SERVICE_DETAILS_PATH, RequestContext, RequestTarget, Service
 from controlplane.admin.mount import is_admin_path
 from controlplane.gateway.amqp_websocket import amqp_endpoint, serve_amqp
 from controlplane.gateway.authenticate import authenticate
@@ -83,9 +85,11 @@ class Gateway:
         in_path = name not in self.accountless
 
         async def app(scope: dict, receive: Callable, send: Callable) -> None:
-            if scope["type"] == "http" and scope["path"] == SERVICE_METRICS_PATH and scope["method"] == "GET":
-                if self.metrics is not None:
+            if scope["type"] == "http" and scope["method"] == "GET":
+                if scope["path"] == SERVICE_METRICS_PATH and self.metrics is not None:
                     return await self._service_metrics(name, send)
+                if scope["path"] == SERVICE_DETAILS_PATH:
+                    return await self._service_details(name, send)
             host = header(scope, b"host") or ""
 
             def route() -> RequestTarget:
@@ -111,6 +115,16 @@ class Gateway:
         # builds families in a worker thread too.
         body = await asyncio.to_thread(lambda: render_families(service_families(name, service)))
         await send_response(send, 200, body=body, content_type=CONTENT_TYPE)
+
+    async def _service_details(self, name: str, send: Callable) -> None:
+        """One service's own health details, on its own port: how a container reports them."""
+        slot = self.slots.get(name)
+        service = slot.service if slot is not None else None
+        if service is None:
+            return await send_response(send, 503, body=b"not running\n", content_type="text/plain")
+        # In a thread, as the admin API asks for them: a forwarding service asks its backend over HTTP.
+        body = await asyncio.to_thread(lambda: orjson.dumps(service.health()))
+        await send_response(send, 200, body=body, content_type="application/json")
 
     def edge_app(self) -> ASGI:
         """The edge port: admin paths, else routing by Host header."""

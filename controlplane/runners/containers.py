@@ -6,7 +6,9 @@ own unit tests.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import socket
 import time
@@ -151,4 +153,11 @@ def spec_for(adapter: Adapter, settings: Mapping[str, object], image: str | None
     emulator = str(settings.get("emulator") or "azurite").lower()
     if adapter.name in AZURITE_SERVICES and emulator == "azurite":
         return azurite_spec(adapter.name, image)
-    return adapter.container_spec(image)
+    spec = adapter.container_spec(image)
+    handed = adapter.container_settings(settings)
+    if spec is None or not handed:
+        return spec
+    # The emulator in the container reads its settings from LOCALZURE_* (JSON for a whole
+    # service), the same ones the in-process service would get from the control plane's config.
+    variable = f"LOCALZURE_SERVICES__{adapter.name.upper()}"
+    return dataclasses.replace(spec, env={**spec.env, variable: json.dumps(handed, default=str)})

@@ -18,7 +18,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
-from controlplane.adapter import AmqpHandler, Operation, RequestTarget, Service
+from controlplane.adapter import SERVICE_DETAILS_PATH, AmqpHandler, Operation, RequestTarget, Service
 from controlplane.gateway.errors import ServerBusy
 from controlplane.gateway.metrics import SERVICE_METRICS_PATH, parse_families
 from controlplane.runners.upstream import UpstreamPool, UpstreamUnavailable
@@ -211,9 +211,30 @@ class ForwardingService(Service):
 
     def health(self) -> dict[str, Any]:
         info: dict[str, Any] = {"backend": self.backend, "circuit": str(self.breaker.state)}
+        info.update(self._backend_details())
         if self._details is not None:
             info.update(self._details())
         return info
+
+    def _backend_details(self) -> dict[str, Any]:
+        """The backend's own health details (Service Bus: its entities' counts), fetched from its
+        port as the metrics are; none while the breaker is open, or from a backend without them."""
+        if self.breaker.state is BreakerState.OPEN:
+            return {}
+        import httpx
+
+        try:
+            response = httpx.get(self.backend + SERVICE_DETAILS_PATH, timeout=self.metrics_timeout, trust_env=False)
+        except httpx.HTTPError as exc:
+            log.debug("details of %s unavailable: %s", self.name, exc, extra={"service": self.name})
+            return {}
+        if response.status_code != 200 or not response.headers.get("content-type", "").startswith("application/json"):
+            return {}
+        try:
+            details = response.json()
+        except ValueError:
+            return {}
+        return details if isinstance(details, dict) else {}
 
 
 def _raw_target(scope: dict) -> bytes:

@@ -6,6 +6,7 @@ skip would hide a broken setup: then they fail.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -58,7 +59,16 @@ def images(engine: DockerEngine) -> None:
 
 @pytest.fixture
 def docker_lock(engine: DockerEngine) -> Iterator[None]:
-    """Container names are fixed (localzure-<service>): concurrent test runs take turns."""
+    with engine_to_ourselves(engine):
+        yield
+
+
+@contextlib.contextmanager
+def engine_to_ourselves(engine: DockerEngine) -> Iterator[None]:
+    """Container names are fixed (localzure-<service>): concurrent test runs take turns.
+
+    A second hold from the same process would wait forever (flock is per open file), so
+    the holders of a wider scope must end before any function-scoped ``docker_lock``."""
     with open(LOCK, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         clean(engine)

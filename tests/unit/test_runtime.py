@@ -44,6 +44,10 @@ class FakeService(Service):
     async def stop(self) -> None:
         self.recorder.events.append(f"stop {self.name}")
 
+    def health(self) -> dict[str, object]:
+        self.recorder.events.append(f"details of {self.name}")
+        return {"entities": 1}
+
 
 def fake(name: str, recorder: Recorder, *deps: str, fail: bool = False) -> Adapter:
     class Fake(Adapter):
@@ -142,3 +146,17 @@ async def test_drain_gives_up_after_the_timeout(tmp_path: Path) -> None:
         # The request that outlived the drain was cut off with Azure's busy answer.
         cut = await slow
         assert cut.status_code == 503 and cut.headers["x-ms-error-code"] == "ServerBusy"
+
+
+async def test_health_answers_without_the_services_details(tmp_path: Path) -> None:
+    """Health answers on the event loop; a container's details are a blocking request."""
+    recorder = Recorder()
+    runtime = runtime_for(tmp_path, [fake("a", recorder)])
+    await runtime.start()
+    try:
+        assert runtime.health()["services"]["a"]["state"] == "running"
+        assert recorder.events == ["start a"]
+        assert runtime.describe(runtime.slots["a"])["details"] == {"entities": 1}
+        assert recorder.events == ["start a", "details of a"]
+    finally:
+        await runtime.stop(timeout=5)

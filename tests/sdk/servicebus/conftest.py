@@ -31,6 +31,18 @@ def ca_file(localzure: LocalZureThread) -> str:
 
 
 @pytest.fixture
+def namespace(localzure: LocalZureThread) -> str:
+    """``host:port``, as clients built from a credential (not a connection string) name it."""
+    return f"127.0.0.1:{localzure.port('servicebus')}"
+
+
+@pytest.fixture
+def admin_api(localzure: LocalZureThread) -> str:
+    """The control plane's admin REST API (``/_localzure``)."""
+    return f"http://127.0.0.1:{localzure.edge_port}/_localzure"
+
+
+@pytest.fixture
 def admin(connection_string: str, ca_file: str) -> Iterator[ServiceBusAdministrationClient]:
     with ServiceBusAdministrationClient.from_connection_string(connection_string, connection_verify=ca_file) as client:
         yield client

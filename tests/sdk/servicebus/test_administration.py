@@ -20,13 +20,12 @@ from azure.servicebus.management import (
     TrueRuleFilter,
 )
 
-from controlplane.testing.server import LocalZureThread
 from tests.sdk.servicebus.support import QueueFactory, TopicFactory, receive, unique
 
 
-def test_the_connection_string_is_the_official_emulators(localzure: LocalZureThread, connection_string: str) -> None:
+def test_the_connection_string_is_the_official_emulators(namespace: str, connection_string: str) -> None:
     assert connection_string == (
-        f"Endpoint=sb://127.0.0.1:{localzure.port('servicebus')};SharedAccessKeyName=RootManageSharedAccessKey;"
+        f"Endpoint=sb://{namespace};SharedAccessKeyName=RootManageSharedAccessKey;"
         "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
     )
 

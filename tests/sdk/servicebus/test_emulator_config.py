@@ -22,16 +22,17 @@ from tests.sdk.servicebus.support import receive
 
 CONFIG_JSON = Path(__file__).parent / "data" / "emulator-config.json"
 """A copy of the sample that ships with Microsoft's Service Bus emulator."""
+SETTINGS = {
+    "config_file": str(CONFIG_JSON),
+    # Merged into the Config.json's namespace of the same name.
+    "namespaces": [{"name": "sbemulatorns", "queues": [{"name": "from-yaml", "max_delivery_count": 2}]}],
+}
+"""``services.servicebus``."""
 
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalZureThread]:
-    settings = {
-        "config_file": str(CONFIG_JSON),
-        # Merged into the Config.json's namespace of the same name.
-        "namespaces": [{"name": "sbemulatorns", "queues": [{"name": "from-yaml", "max_delivery_count": 2}]}],
-    }
-    server = LocalZureThread(data_dir=tmp_path_factory.mktemp("emulator-config"), services={"servicebus": settings})
+    server = LocalZureThread(data_dir=tmp_path_factory.mktemp("emulator-config"), services={"servicebus": SETTINGS})
     server.start()
     yield server
     server.stop()

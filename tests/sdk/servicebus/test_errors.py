@@ -20,17 +20,10 @@ from azure.servicebus.exceptions import (
 )
 from azure.servicebus.management import ServiceBusAdministrationClient
 
-from controlplane.testing.server import LocalZureThread
 from tests.sdk.servicebus.support import QueueFactory, receive, unique
 
 KEY_NAME = "RootManageSharedAccessKey"
 KEY = "SAS_KEY_VALUE"
-
-
-@pytest.fixture
-def namespace(localzure: LocalZureThread) -> str:
-    """``host:port``, as clients built from a credential (not a connection string) name it."""
-    return f"127.0.0.1:{localzure.port('servicebus')}"
 
 
 def _client(namespace: str, credential: object) -> ServiceBusClient:

@@ -5,15 +5,10 @@ from __future__ import annotations
 import httpx
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
-from controlplane.testing.server import LocalZureThread
 
-
-def test_the_admin_api_counts_messages_per_entity(
-    localzure: LocalZureThread, client: ServiceBusClient, queue: str
-) -> None:
+def test_the_admin_api_counts_messages_per_entity(admin_api: str, client: ServiceBusClient, queue: str) -> None:
     def details() -> dict:
-        url = f"http://127.0.0.1:{localzure.edge_port}/_localzure/services/servicebus"
-        return httpx.get(url, timeout=5).json()["details"]
+        return httpx.get(f"{admin_api}/services/servicebus", timeout=5).json()["details"]
 
     before = details()
     with client.get_queue_sender(queue) as sender:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.config import load_settings
 from controlplane.runners.containers import (
     Owner,
     Verdict,
@@ -116,3 +117,14 @@ def test_spec_for_picks_azurite_unless_the_emulator_switch_says_localzure() -> N
     assert spec_for(adapter, {}, "my/azurite:1").image == "my/azurite:1"  # type: ignore[union-attr]
     ours = spec_for(adapter, {"emulator": "localzure"}, None)
     assert ours is not None and "adapters.queue" in ours.command
+
+
+def test_spec_for_hands_the_container_the_services_settings() -> None:
+    from adapters.queue.adapter import QueueAdapter
+
+    settings = {"emulator": "localzure", "strict_auth": True, "names": ["a", "b"]}
+    spec = spec_for(QueueAdapter(), settings, None)
+    assert spec is not None
+    # What the emulator in the container reads back (run_alone: LOCALZURE_* from its environment).
+    assert load_settings(env=spec.env).service("queue").model_extra == settings
+    assert spec_for(QueueAdapter(), {}, None) == azurite_spec("queue")

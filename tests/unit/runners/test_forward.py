@@ -192,6 +192,31 @@ async def test_a_backend_without_metrics_has_none(backend: int) -> None:
     assert await asyncio.to_thread(dead.metrics) == []
 
 
+class ReportingService(CountingService):
+    def health(self) -> dict[str, object]:
+        return {"entities": {"orders": {"active": 2}}, "messages_in": 3}
+
+
+async def test_a_backends_own_details_come_from_its_port(backend: int) -> None:
+    """As in Docker mode: the container's gateway answers its service's details on the service's
+    port, and the forwarding service in front of it adds them to its own."""
+    inside = ReportingService(sent=0)
+    slots = {"demo": SimpleNamespace(service=inside, backend=None)}
+    gateway = Gateway(slots, HostRouter([]), InFlight(), dict)
+    listener = HttpListener(gateway.port_app("demo"), bind("127.0.0.1", 0), "demo")
+    await listener.start()
+    service = ForwardingService("demo", f"http://127.0.0.1:{listener.port}")
+
+    details = await asyncio.to_thread(service.health)
+
+    assert details == {"backend": service.backend, "circuit": "closed", **inside.health()}
+    await service.stop()
+    await listener.stop(1)
+    # The echo backend answers that path with something else, as Azurite answers it with an error.
+    plain = ForwardingService("blob", f"http://127.0.0.1:{backend}")
+    assert await asyncio.to_thread(plain.health) == {"backend": plain.backend, "circuit": "closed"}
+
+
 async def test_tcp_pass_through_pipes_both_ways() -> None:
     async def upper(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         data = await reader.read(100)

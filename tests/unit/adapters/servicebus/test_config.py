@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -8,7 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.servicebus.config import load_emulator_config, load_service_config, parse_emulator_config
+from adapters.servicebus.config import (
+    load_emulator_config,
+    load_service_config,
+    parse_emulator_config,
+    with_config_file_inline,
+)
 from adapters.servicebus.entities import (
     MAX_TIMESPAN,
     CorrelationFilter,
@@ -246,6 +252,30 @@ def test_yaml_config_merges_with_its_config_file(tmp_path: Path) -> None:
     )
     assert rules[("filtered", "everything")].filter == TrueFilter()
     assert ("filtered", "$Default") not in rules
+
+
+def _timeless(namespaces: list[NamespaceConfig]) -> list[dict[str, Any]]:
+    """The namespaces without their entities' creation times (which differ between two loads)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if not k.endswith("_at")}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+
+    return [strip(dataclasses.asdict(namespace)) for namespace in namespaces]
+
+
+def test_the_config_file_is_handed_on_inline(tmp_path: Path) -> None:
+    (tmp_path / "Config.json").write_text(SAMPLE.read_text())
+    settings = yaml.safe_load(YAML)
+    handed = with_config_file_inline(settings, tmp_path)
+    assert "config_file" not in handed and handed["config_json"] == _sample()
+    # Read elsewhere (the container, another working directory), the same entities.
+    assert _timeless(load_service_config(handed, Path("/"))) == _timeless(load_service_config(settings, tmp_path))
+    with pytest.raises(ConfigError, match="servicebus config file"):
+        with_config_file_inline(settings, tmp_path / "elsewhere")
+    with pytest.raises(ConfigError, match="config_json"):
+        load_service_config({"config_json": {"UserConfig": {"Namespaces": "orders"}}}, tmp_path)
 
 
 def test_yaml_without_a_config_file() -> None:
