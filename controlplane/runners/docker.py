@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from controlplane.runtime import Runtime, ServiceSlot
 
 log = logging.getLogger(__name__)
+# Seconds between inspections of a running container while waiting for its service to answer.
+_INSPECT_WHILE_RUNNING = 1.0
 
 
 class DockerRunner(Runner):
@@ -258,13 +261,19 @@ class DockerRunner(Runner):
         assert self.container is not None and self.spec is not None
         port = next(iter(self.spec.ports))
         endpoints: list[tuple[str, int]] | None = None
+        info = self.container
+        inspected = -math.inf
         while True:
-            info = await asyncio.to_thread(engine.find, self.container.id)
-            if info is None:
-                raise EngineError(f"container {self.container.name} disappeared while starting")
-            self.container = info
-            if info.status in ("exited", "dead"):
-                raise EngineError(f"container {info.name} exited with code {info.exit_code} while starting")
+            # Probing is a local connection; inspecting is an engine call that competes with the
+            # booting containers for the CPU, so once running it runs once a second (to notice an exit).
+            if info.status != "running" or time.monotonic() - inspected >= _INSPECT_WHILE_RUNNING:
+                found = await asyncio.to_thread(engine.find, self.container.id)
+                if found is None:
+                    raise EngineError(f"container {self.container.name} disappeared while starting")
+                self.container = info = found
+                inspected = time.monotonic()
+                if info.status in ("exited", "dead"):
+                    raise EngineError(f"container {info.name} exited with code {info.exit_code} while starting")
             if info.status == "running":
                 if endpoints is None:
                     if port not in info.ports:
