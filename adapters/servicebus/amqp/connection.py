@@ -117,6 +117,8 @@ class Connection:
         self.sessions: dict[int, Session] = {}
         self.error: AmqpError | None = None
         self._channels: dict[int, Session] = {}
+        self._ended_by_peer: set[int] = set()
+        """Client channels whose session the client ended (and has not begun again)."""
         self._buffer = FrameBuffer(settings.max_frame_size)
         self._out: list[bytes] = []
         self._dirty_sessions: dict[Session, None] = {}
@@ -315,6 +317,7 @@ class Connection:
             raise AmqpError(NOT_ALLOWED, "begin answering a session we never began")
         if channel in self.sessions:
             raise AmqpError(NOT_ALLOWED, f"channel {channel} already has a session")
+        self._ended_by_peer.discard(channel)
         if channel > self.channel_max:
             raise AmqpError(NOT_ALLOWED, f"channel {channel} exceeds channel-max {self.channel_max}")
         ours = next(c for c in range(len(self._channels) + 1) if c not in self._channels)
@@ -328,6 +331,11 @@ class Connection:
         """The session on ``channel``; ``None`` once we ended it (its frames in flight are dropped)."""
         session = self.sessions.get(channel)
         if session is None:
+            if channel in self._ended_by_peer:
+                # The SDK can still detach a link after ending its session (when a receiver with
+                # a lost lock closes); the service drops such frames instead of closing the
+                # connection under the client's other links.
+                return None
             raise AmqpError(ILLEGAL_STATE, f"{type(performative).__name__} on channel {channel}, which has no session")
         return None if session.ended else session
 
@@ -355,6 +363,7 @@ class Connection:
         session._on_end(end)
         del self.sessions[channel]
         del self._channels[session.channel]
+        self._ended_by_peer.add(channel)
         return None
 
     def _on_close(self, channel: int, close: Close, _: bytes) -> Pending:

@@ -302,6 +302,19 @@ async def test_begin_is_answered_on_our_channel_with_windows() -> None:
         assert await client.expect(End) == End()
 
 
+async def test_frames_after_the_clients_end_are_dropped_but_a_never_begun_channel_is_an_error() -> None:
+    async with running(App(Inbound(), Outbound())) as server:
+        client = await server.connect()
+        await attached_sender(client)
+        client.send(End())
+        await client.expect(End)
+        client.send(Detach(handle=0, closed=True))
+        client.send(Begin(next_outgoing_id=0, incoming_window=10, outgoing_window=10))
+        assert (await client.expect(Begin)).remote_channel == 0  # the connection lives on
+        client.send(Detach(handle=0, closed=True), channel=7)
+        assert (await client.expect(Close)).error.condition == "amqp:illegal-state"
+
+
 async def test_ending_a_session_detaches_its_links() -> None:
     inbound, outbound = Inbound(), Outbound()
     async with running(App(inbound, outbound)) as server:
