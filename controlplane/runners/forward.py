@@ -296,9 +296,15 @@ def tcp_pass_through(name: str, backend: Callable[[], tuple[str, int]]) -> AmqpH
             log.warning("%s: backend %s:%d refused: %s", name, host, port, exc, extra={"service": name})
             writer.close()
             return
+        to_backend = asyncio.ensure_future(_pipe(reader, up_writer))
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            # The backend's end ends the connection: a client that cannot half-close (AMQP
+            # over a WebSocket) would otherwise never learn that the AMQP server closed.
+            await _pipe(up_reader, writer)
         finally:
+            to_backend.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await to_backend
             up_writer.close()
             writer.close()
 

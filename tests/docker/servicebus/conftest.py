@@ -40,6 +40,13 @@ class DockerServiceBus:
         strings = httpx.get(f"{self.control_plane.admin}/connection-strings", timeout=5).json()
         return str(strings[service][WELL_KNOWN_ACCOUNT])
 
+    @property
+    def edge_port(self) -> int:
+        return self.control_plane.edge
+
+    def port(self, service: str) -> int:
+        return self.control_plane.ports[service]
+
     @cached_property
     def ca_file(self) -> Path:
         """The CA the gateway's HTTPS certificate chains to, downloaded as a user would."""
@@ -102,6 +109,12 @@ def servicebus_control_planes(
 def servicebus(servicebus_control_planes: ServiceBusControlPlanes) -> DockerServiceBus:
     """The control plane with Service Bus's default settings."""
     return servicebus_control_planes.running()
+
+
+@pytest.fixture
+def localzure(servicebus: DockerServiceBus) -> DockerServiceBus:
+    """For the tests that reach the ports themselves (WebSocket upgrades, the edge's proxy, metrics)."""
+    return servicebus
 
 
 @pytest.fixture

@@ -239,3 +239,33 @@ async def test_tcp_pass_through_pipes_both_ways() -> None:
     relay.close()
     backend.close()
     assert ForwardingService("queue", "http://127.0.0.1:1").amqp() is None
+
+
+async def test_tcp_pass_through_ends_when_the_backend_closes_though_the_client_stays() -> None:
+    """A WebSocket client cannot half-close: the backend's end has to end the relay."""
+
+    async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.close()
+
+    backend = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+    service = ForwardingService(
+        "servicebus", f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}", speaks_amqp=True
+    )
+    handler = service.amqp()
+    assert handler is not None
+    relayed = asyncio.Event()
+
+    async def relay_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await handler(reader, writer)
+        relayed.set()
+
+    relay = await asyncio.start_server(relay_one, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", relay.sockets[0].getsockname()[1])
+    writer.write(b"bad frame")
+    await writer.drain()
+    await asyncio.wait_for(relayed.wait(), 5)  # while the client's side is still open
+    assert await asyncio.wait_for(reader.read(100), 5) == b""
+    writer.close()
+    relay.close()
+    backend.close()
