@@ -25,22 +25,13 @@ from typing import Any
 from uuid import UUID
 
 from .errors import DecodeError
+from .layouts import EPOCH, F32, F64, I8, I16, I32, I64, U16, U32, U64
 from .types import Array, Char, Decimal, Described, Symbol
 
 Decoder = Callable[[bytes, int], tuple[Any, int]]
 
-_I8 = struct.Struct(">b")
-_U16 = struct.Struct(">H")
-_I16 = struct.Struct(">h")
-_U32 = struct.Struct(">I")
-_I32 = struct.Struct(">i")
-_U64 = struct.Struct(">Q")
-_I64 = struct.Struct(">q")
-_F32 = struct.Struct(">f")
-_F64 = struct.Struct(">d")
 _U32U32 = struct.Struct(">II")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_DATETIME = datetime.max.replace(tzinfo=UTC)
 _MIN_DATETIME = datetime.min.replace(tzinfo=UTC)
 
@@ -64,7 +55,7 @@ def timestamp_to_datetime(ms: int) -> datetime:
     clamping keeps such a message decodable instead of failing the whole connection.
     """
     try:
-        return _EPOCH + timedelta(milliseconds=ms)
+        return EPOCH + timedelta(milliseconds=ms)
     except OverflowError:
         return _MAX_DATETIME if ms > 0 else _MIN_DATETIME
 
@@ -103,50 +94,50 @@ def _d_ubyte(buf: bytes, pos: int) -> tuple[Any, int]:
 
 
 def _d_byte(buf: bytes, pos: int) -> tuple[Any, int]:
-    return _I8.unpack_from(buf, pos)[0], pos + 1
+    return I8.unpack_from(buf, pos)[0], pos + 1
 
 
 def _d_ushort(buf: bytes, pos: int) -> tuple[Any, int]:
-    return _U16.unpack_from(buf, pos)[0], pos + 2
+    return U16.unpack_from(buf, pos)[0], pos + 2
 
 
 def _d_short(buf: bytes, pos: int) -> tuple[Any, int]:
-    return _I16.unpack_from(buf, pos)[0], pos + 2
+    return I16.unpack_from(buf, pos)[0], pos + 2
 
 
 def _d_uint(buf: bytes, pos: int) -> tuple[Any, int]:
-    return _U32.unpack_from(buf, pos)[0], pos + 4
+    return U32.unpack_from(buf, pos)[0], pos + 4
 
 
 def _d_int(buf: bytes, pos: int) -> tuple[Any, int]:
-    return _I32.unpack_from(buf, pos)[0], pos + 4
+    return I32.unpack_from(buf, pos)[0], pos + 4
 
 
 def _d_ulong(buf: bytes, pos: int) -> tuple[Any, int]:
-    return _U64.unpack_from(buf, pos)[0], pos + 8
+    return U64.unpack_from(buf, pos)[0], pos + 8
 
 
 def _d_long(buf: bytes, pos: int) -> tuple[Any, int]:
-    return _I64.unpack_from(buf, pos)[0], pos + 8
+    return I64.unpack_from(buf, pos)[0], pos + 8
 
 
 def _d_float(buf: bytes, pos: int) -> tuple[Any, int]:
-    return _F32.unpack_from(buf, pos)[0], pos + 4
+    return F32.unpack_from(buf, pos)[0], pos + 4
 
 
 def _d_double(buf: bytes, pos: int) -> tuple[Any, int]:
-    return _F64.unpack_from(buf, pos)[0], pos + 8
+    return F64.unpack_from(buf, pos)[0], pos + 8
 
 
 def _d_char(buf: bytes, pos: int) -> tuple[Any, int]:
-    code = _U32.unpack_from(buf, pos)[0]
+    code = U32.unpack_from(buf, pos)[0]
     if code > 0x10FFFF:
         raise DecodeError(f"char U+{code:X} is not a code point")
     return Char(chr(code)), pos + 4
 
 
 def _d_timestamp(buf: bytes, pos: int) -> tuple[Any, int]:
-    return timestamp_to_datetime(_I64.unpack_from(buf, pos)[0]), pos + 8
+    return timestamp_to_datetime(I64.unpack_from(buf, pos)[0]), pos + 8
 
 
 def _d_uuid(buf: bytes, pos: int) -> tuple[Any, int]:
@@ -170,7 +161,7 @@ def _d_vbin8(buf: bytes, pos: int) -> tuple[Any, int]:
 
 
 def _d_vbin32(buf: bytes, pos: int) -> tuple[Any, int]:
-    end = _end(buf, pos + 4 + _U32.unpack_from(buf, pos)[0])
+    end = _end(buf, pos + 4 + U32.unpack_from(buf, pos)[0])
     return buf[pos + 4 : end], end
 
 
@@ -182,7 +173,7 @@ def _d_str8(buf: bytes, pos: int) -> tuple[Any, int]:
 
 
 def _d_str32(buf: bytes, pos: int) -> tuple[Any, int]:
-    end = _end(buf, pos + 4 + _U32.unpack_from(buf, pos)[0])
+    end = _end(buf, pos + 4 + U32.unpack_from(buf, pos)[0])
     return buf[pos + 4 : end].decode(), end
 
 
@@ -192,7 +183,7 @@ def _d_sym8(buf: bytes, pos: int) -> tuple[Any, int]:
 
 
 def _d_sym32(buf: bytes, pos: int) -> tuple[Any, int]:
-    end = _end(buf, pos + 4 + _U32.unpack_from(buf, pos)[0])
+    end = _end(buf, pos + 4 + U32.unpack_from(buf, pos)[0])
     return Symbol(buf[pos + 4 : end].decode()), end
 
 
@@ -386,7 +377,7 @@ def skip_value(buf: bytes, pos: int) -> int:
         if constructor in _SIZE8:
             return _end(buf, pos + 1 + buf[pos])
         if constructor in _SIZE32:
-            return _end(buf, pos + 4 + _U32.unpack_from(buf, pos)[0])
+            return _end(buf, pos + 4 + U32.unpack_from(buf, pos)[0])
         if constructor == 0x00:
             return skip_value(buf, skip_value(buf, pos))
     except (IndexError, struct.error, RecursionError) as exc:

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
+from .layouts import EPOCH, F32, F64, I8, I16, I32, I64, U16, U32, U64
 from .types import (
     Array,
     Byte,
@@ -36,17 +37,7 @@ from .types import (
 
 Encoder = Callable[[bytearray, Any], None]
 
-_I8 = struct.Struct(">b")
-_U16 = struct.Struct(">H")
-_I16 = struct.Struct(">h")
-_U32 = struct.Struct(">I")
-_I32 = struct.Struct(">i")
-_U64 = struct.Struct(">Q")
-_I64 = struct.Struct(">q")
-_F32 = struct.Struct(">f")
-_F64 = struct.Struct(">d")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 
@@ -54,7 +45,7 @@ def datetime_to_timestamp(value: datetime) -> int:
     """Aware (or naive, taken as UTC) datetime -> whole milliseconds since the Unix epoch."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return (value - _EPOCH) // _ONE_MS
+    return (value - EPOCH) // _ONE_MS
 
 
 _C_U8 = struct.Struct(">BB")
@@ -251,7 +242,7 @@ def _pack_variable(items: list[bytes], small: int, large: int) -> tuple[int, byt
     wide = any(len(item) > 255 for item in items)
     body = bytearray()
     for item in items:
-        body += _U32.pack(len(item)) if wide else bytes((len(item),))
+        body += U32.pack(len(item)) if wide else bytes((len(item),))
         body += item
     return (large if wide else small), body
 
@@ -260,20 +251,20 @@ _B = struct.Struct(">B")
 _ARRAY_FIXED: dict[str, tuple[int, Callable[[bytearray, list[Any]], None]]] = {
     "boolean": (0x56, lambda out, items: out.extend(1 if item else 0 for item in items)),
     "ubyte": (0x50, _pack_each(_B)),
-    "byte": (0x51, _pack_each(_I8)),
-    "ushort": (0x60, _pack_each(_U16)),
-    "short": (0x61, _pack_each(_I16)),
-    "uint": (0x70, _pack_each(_U32)),
-    "int": (0x71, _pack_each(_I32)),
-    "ulong": (0x80, _pack_each(_U64)),
-    "long": (0x81, _pack_each(_I64)),
-    "float": (0x72, _pack_each(_F32)),
-    "double": (0x82, _pack_each(_F64)),
-    "char": (0x73, lambda out, items: out.extend(b"".join(_U32.pack(ord(c)) for c in items))),
+    "byte": (0x51, _pack_each(I8)),
+    "ushort": (0x60, _pack_each(U16)),
+    "short": (0x61, _pack_each(I16)),
+    "uint": (0x70, _pack_each(U32)),
+    "int": (0x71, _pack_each(I32)),
+    "ulong": (0x80, _pack_each(U64)),
+    "long": (0x81, _pack_each(I64)),
+    "float": (0x72, _pack_each(F32)),
+    "double": (0x82, _pack_each(F64)),
+    "char": (0x73, lambda out, items: out.extend(b"".join(U32.pack(ord(c)) for c in items))),
     "timestamp": (
         0x83,
         lambda out, items: out.extend(
-            b"".join(_I64.pack(v if isinstance(v, int) else datetime_to_timestamp(v)) for v in items)
+            b"".join(I64.pack(v if isinstance(v, int) else datetime_to_timestamp(v)) for v in items)
         ),
     ),
     "uuid": (0x98, lambda out, items: out.extend(b"".join(v.bytes for v in items))),
