@@ -186,10 +186,7 @@ class ManagementApi:
         if len(segments) == 2:
             if method != "GET":
                 raise BadRequest.because(f"The method {method} is not allowed on a subscription list.")
-            entries = [
-                render.subscription_entry(s, self._counts(self.broker.subscription_runtime(topic, s.name)), base)
-                for s in self.broker.list_subscriptions(topic)
-            ]
+            entries = [self._subscription_entry(s, base) for s in self.broker.list_subscriptions(topic)]
             return self._feed("Subscriptions", base, f"{topic}/Subscriptions", entries, query)
         name = segments[2]
         if method == "GET":

@@ -107,24 +107,25 @@ class Gateway:
     async def _service_metrics(self, name: str, send: Callable) -> None:
         """One service's own families, on its own port: how a container reports them. (No entity,
         account or container name can start with '_', so the path shadows no resource.)"""
-        slot = self.slots.get(name)
-        service = slot.service if slot is not None else None
-        if service is None:
-            return await send_response(send, 503, body=b"not running\n", content_type="text/plain")
-        # In a thread: a forwarding service asks its backend over HTTP, and the edge's scrape
-        # builds families in a worker thread too.
-        body = await asyncio.to_thread(lambda: render_families(service_families(name, service)))
-        await send_response(send, 200, body=body, content_type=CONTENT_TYPE)
+        await self._service_own(
+            name, send, lambda service: render_families(service_families(name, service)), CONTENT_TYPE
+        )
 
     async def _service_details(self, name: str, send: Callable) -> None:
         """One service's own health details, on its own port: how a container reports them."""
+        await self._service_own(name, send, lambda service: orjson.dumps(service.health()), "application/json")
+
+    async def _service_own(
+        self, name: str, send: Callable, render: Callable[[Service], bytes], content_type: str
+    ) -> None:
         slot = self.slots.get(name)
         service = slot.service if slot is not None else None
         if service is None:
             return await send_response(send, 503, body=b"not running\n", content_type="text/plain")
-        # In a thread, as the admin API asks for them: a forwarding service asks its backend over HTTP.
-        body = await asyncio.to_thread(lambda: orjson.dumps(service.health()))
-        await send_response(send, 200, body=body, content_type="application/json")
+        # In a thread: a forwarding service asks its backend over HTTP (as the admin API and the
+        # edge's scrape, which run in worker threads too).
+        body = await asyncio.to_thread(render, service)
+        await send_response(send, 200, body=body, content_type=content_type)
 
     def edge_app(self) -> ASGI:
         """The edge port: admin paths, else routing by Host header."""

@@ -302,15 +302,19 @@ class Session:
         return self._deliver(link.handler, delivery)
 
     def _deliver(self, handler: InboundHandler, delivery: IncomingDelivery) -> Pending:
+        return self._handled(lambda: handler.on_transfer(delivery), delivery.settle, "delivery")
+
+    def _handled(self, call: Callable[[], Any], settle: Callable[[Any], None], what: str) -> Pending:
+        """A handler's callback: its outcome, now or once awaited, settles the delivery; a failure rejects it."""
         try:
-            result = handler.on_transfer(delivery)
+            result = call()
         except Exception as exc:
-            delivery.settle(Rejected(error=_failure(exc, "delivery")))
+            settle(Rejected(error=_failure(exc, what)))
             return None
         if inspect.isawaitable(result):
-            return self._settle_later(result, delivery.settle)
+            return self._settle_later(result, settle)
         if result is not None:
-            delivery.settle(result)
+            settle(result)
         return None
 
     async def _settle_later(self, result: Awaitable[Any], settle: Callable[[Any], None]) -> None:
@@ -358,16 +362,7 @@ class Session:
         handler = delivery.link.handler
         if handler is None:
             return None
-        try:
-            result = handler.on_disposition(delivery)
-        except Exception as exc:
-            delivery.settle(Rejected(error=_failure(exc, "settlement")))
-            return None
-        if inspect.isawaitable(result):
-            return self._settle_later(result, delivery.settle)
-        if result is not None:
-            delivery.settle(result)
-        return None
+        return self._handled(lambda: handler.on_disposition(delivery), delivery.settle, "settlement")
 
     def _on_detach(self, detach: Detach) -> None:
         link = self.links.get(detach.handle)
