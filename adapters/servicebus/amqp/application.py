@@ -83,5 +83,15 @@ class Application(ABC):
         ``link.target``, ``link.properties`` and ``link.max_message_size`` may be changed.
         """
 
+    def durable(self) -> Awaitable[None] | None:
+        """What makes the changes of the frames just handled durable, or ``None`` if nothing to do.
+
+        The connection awaits it after each read's frames and only then writes what they
+        produced, so an outcome returned at once (an accepted send, a confirmed settlement)
+        reaches the client only after the change behind it is durable, and the frames of one
+        read share that wait. If it raises, the connection is dropped unanswered.
+        """
+        return None
+
     def on_close(self, connection: Connection, error: AmqpError | None) -> None:
         """The connection ended (every link's ``on_detach`` has been called)."""

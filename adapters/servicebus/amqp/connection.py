@@ -124,6 +124,7 @@ class Connection:
         self._dirty_sessions: dict[Session, None] = {}
         self._loop = asyncio.get_running_loop()
         self._in_batch = False
+        self._holding = False
         self._flush_scheduled = False
         self._amqp_started = False
         self._open_sent = False
@@ -166,6 +167,7 @@ class Connection:
                 self._in_batch = True
                 try:
                     await self._process_frames()
+                    await self._make_durable()
                 finally:
                     self._in_batch = False
                 self._flush()
@@ -200,6 +202,22 @@ class Connection:
             pending = dispatch(frame)
             if pending is not None:
                 await pending
+
+    async def _make_durable(self) -> None:
+        """The application's durability barrier; nothing is written while it is awaited."""
+        pending = self.app.durable()
+        if pending is None:
+            return
+        self._holding = True
+        try:
+            await pending
+        except Exception:
+            # Outcomes already queued must not reach the client: drop the connection unanswered.
+            log.exception("making the connection's changes durable failed")
+            self._close_writer()
+            raise ConnectionAbortedError from None
+        finally:
+            self._holding = False
 
     def _dispatch(self, frame: Frame) -> Pending:
         if frame.type != TYPE_AMQP:
@@ -432,6 +450,8 @@ class Connection:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._holding:
+            return  # written once the durability barrier is passed
         self._flush_sessions()
         if not self._out:
             return

@@ -2,7 +2,9 @@
 
 Durability contract: every ``async`` method that changes state returns only once the change
 is durable (it awaits the state backend's flush; concurrent calls share one commit), so the
-protocol layers acknowledge as soon as a call returns and need no flush of their own. Locks
+protocol layers acknowledge as soon as a call returns and need no flush of their own. The
+synchronous ones that change state (``send_now``, and a receiver's ``take`` and settlements)
+apply at once and leave the flush to the caller, to await before acknowledging. Locks
 are the exception by design: they live in memory, and after a restart a locked message is
 available again with its delivery count (persisted at delivery) already incremented.
 
@@ -277,10 +279,13 @@ class Broker:
 
     async def send(self, path: str, messages: Sequence[BrokerMessage]) -> list[int]:
         """Send to a queue or topic; returns the sequence numbers (a dropped duplicate: its original's)."""
-        entity = self.catalog.sender_entity(path)
-        sequence_numbers = self.router.send(entity, messages)
+        sequence_numbers = self.send_now(path, messages)
         await self.store.flush()
         return sequence_numbers
+
+    def send_now(self, path: str, messages: Sequence[BrokerMessage]) -> list[int]:
+        """``send`` without the wait: applied, and durable once the store is flushed."""
+        return self.router.send(self.catalog.sender_entity(path), messages)
 
     async def schedule(self, path: str, messages: Sequence[BrokerMessage], enqueue_time: float) -> list[int]:
         """Send messages that become active at ``enqueue_time`` (POSIX seconds)."""

@@ -10,10 +10,11 @@ released with it.
 Messages are returned as the broker's own objects, not copies (a copy per delivery would
 cost more than the delivery): encode them at once and never change them.
 
-Every method that changes state returns only once the change is durable (it awaits the
-store's flush), so the layer above may acknowledge as soon as a call returns. A delivery
-is durable too: the delivery count of a peek-locked message, the removal of a
-received-and-deleted one.
+``receive`` returns only once its delivery is durable (the delivery count of a
+peek-locked message, the removal of a received-and-deleted one), like every ``async``
+method that changes state. ``take`` and the settlements (complete, abandon, defer,
+dead-letter) apply at once and queue the change for the store: the caller acknowledges
+only after awaiting the store's flush, so settlements arriving together share a commit.
 """
 
 from __future__ import annotations
@@ -65,19 +66,23 @@ class Receiver:
 
     async def receive(self, max_count: int, timeout: float | None = None) -> list[BrokerMessage]:
         """Up to ``max_count`` messages; waits up to ``timeout`` seconds (None: until closed) for the first."""
+        messages = self.take(max_count)
+        if not messages:
+            if max_count <= 0 or (timeout is not None and timeout <= 0):
+                return []
+            messages = await self._backlog().wait(self, max_count, timeout)
+        if messages:
+            await self._durable(messages)
+        return messages
+
+    def take(self, max_count: int) -> list[BrokerMessage]:
+        """Up to ``max_count`` of the messages there now, delivered; durable once the store is flushed."""
         self._check_receive()
         if max_count <= 0:
             return []
-        backlog = self._backlog()
-        messages = backlog.take(max_count)
+        messages = self._backlog().take(max_count)
         if messages:
             self.deliver(messages)
-        elif timeout is not None and timeout <= 0:
-            return []
-        else:
-            messages = await backlog.wait(self, max_count, timeout)
-        if messages:
-            await self._durable(messages)
         return messages
 
     async def receive_deferred(self, sequence_numbers: Iterable[int]) -> list[BrokerMessage]:
@@ -95,26 +100,23 @@ class Receiver:
 
     # -- settlement --------------------------------------------------------------------------
 
-    async def complete(self, lock_token: uuid.UUID) -> None:
+    def complete(self, lock_token: uuid.UUID) -> None:
         message = self._settle(lock_token)
         self.subqueue.complete(message)
-        await self.subqueue.ctx.store.flush()
 
-    async def abandon(
+    def abandon(
         self, lock_token: uuid.UUID, properties_to_modify: Mapping[str, Any] | None = None, failed: bool = True
     ) -> None:
         """Unlock. A failed delivery keeps its delivery count (past the maximum, the message is
         dead-lettered); one that is not ``failed`` (AMQP released) does not count."""
         message = self._settle(lock_token)
         self.subqueue.abandon(message, properties_to_modify, failed)
-        await self.subqueue.ctx.store.flush()
 
-    async def defer(self, lock_token: uuid.UUID, properties_to_modify: Mapping[str, Any] | None = None) -> None:
+    def defer(self, lock_token: uuid.UUID, properties_to_modify: Mapping[str, Any] | None = None) -> None:
         message = self._settle(lock_token)
         self.subqueue.defer(message, properties_to_modify)
-        await self.subqueue.ctx.store.flush()
 
-    async def dead_letter(
+    def dead_letter(
         self,
         lock_token: uuid.UUID,
         reason: str | None = None,
@@ -125,7 +127,6 @@ class Receiver:
             raise InvalidOperation("A message in a dead-letter queue cannot be dead-lettered.")
         message = self._settle(lock_token)
         self.subqueue.dead_letter(message, reason, description, properties_to_modify, counted_as=CLIENT_DEAD_LETTER)
-        await self.subqueue.ctx.store.flush()
 
     def renew_lock(self, lock_tokens: Iterable[uuid.UUID]) -> list[float]:
         """New expiry times (POSIX seconds) for the locks; MessageLockLost if any of them is gone."""

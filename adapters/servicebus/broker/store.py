@@ -53,6 +53,11 @@ class BrokerStore:
     async def flush(self) -> None:
         await self.backend.flush()
 
+    @property
+    def pending(self) -> bool:
+        """Some change is not durable yet."""
+        return self.backend.pending
+
     # -- entities ----------------------------------------------------------------------------
 
     def new_id(self) -> int:

@@ -8,7 +8,7 @@ else the attach is refused with ``amqp:unauthorized-access``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,6 +50,11 @@ class ServiceBusApplication(Application):
     def __init__(self, broker: Broker, keys: Callable[[], Mapping[str, str]]) -> None:
         self.broker = broker
         self.keys = keys
+
+    def durable(self) -> Awaitable[None] | None:
+        """Sends and settlements are applied as their frames arrive; one commit covers a read's worth."""
+        store = self.broker.store
+        return store.flush() if store.pending else None
 
     async def on_attach(self, link: Link) -> LinkHandler:
         path = entity_path(link.address)

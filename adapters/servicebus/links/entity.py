@@ -1,9 +1,10 @@
 """A client's senders to queues and topics, and its receivers on queues, subscriptions,
 dead-letter queues and sessions.
 
-Sends are acknowledged once the broker has made them durable: the outcome is settled from
-a task, so one connection can have many sends in flight. A receiver link is pumped by a
-task that asks the broker for as many messages as the client has given credit for; in
+Sends and settlements are applied to the broker as their frames arrive and answered at
+once: the connection writes the answers only after the application's durability barrier
+(one commit for everything a read brought). A receiver link hands over what is there when
+the client gives credit, then a task waits for more, as many as the credit allows; in
 peek-lock mode the delivery tag is the lock token and the client's disposition settles the
 message (accepted: complete, modified: abandon or defer, released: return uncounted,
 rejected: dead-letter).
@@ -15,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable
 from typing import Any
 
 from adapters.servicebus.amqp import (
@@ -51,25 +51,15 @@ class EntitySender(InboundHandler):
     def __init__(self, broker: Broker, path: str) -> None:
         self.broker = broker
         self.path = path
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    def on_transfer(self, delivery: IncomingDelivery) -> DeliveryState | None:
+    def on_transfer(self, delivery: IncomingDelivery) -> DeliveryState:
         try:
-            messages = [to_broker(message) for message in delivery.messages()]
+            self.broker.send_now(self.path, [to_broker(message) for message in delivery.messages()])
         except DecodeError as error:
             return rejected_for(AmqpError("amqp:decode-error", str(error)))
-        task = asyncio.get_running_loop().create_task(self._send(delivery, messages))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return None
-
-    async def _send(self, delivery: IncomingDelivery, messages: list[BrokerMessage]) -> None:
-        try:
-            await self.broker.send(self.path, messages)
         except BrokerError as error:
-            delivery.settle(rejected_for(amqp_error(error)))
-            return
-        delivery.settle(Accepted())
+            return rejected_for(amqp_error(error))
+        return Accepted()
 
     def on_detach(self, link: InboundLink, error: AmqpError | None) -> None:
         """Sends in flight finish: what the broker acknowledged stays sent."""
@@ -83,26 +73,26 @@ class EntityReceiver(OutboundHandler):
         self.link = link
         self.peek_lock = receiver.mode is ReceiveMode.PEEK_LOCK
         self._pump: asyncio.Task[None] | None = None
-        self._settling: set[asyncio.Task[None]] = set()
 
     # --- delivering ---------------------------------------------------------------------
 
-    def on_flow(self, link: OutboundLink) -> Awaitable[None] | None:
-        if link.drain:
-            # Hand over what is there now; the engine then completes the drain.
-            if self._pump is not None:
-                self._pump.cancel()
-                self._pump = None
-            return self._deliver_now()
-        if link.credit > 0 and (self._pump is None or self._pump.done()):
-            self._pump = asyncio.get_running_loop().create_task(self._run())
-        return None
-
-    async def _deliver_now(self) -> None:
+    def on_flow(self, link: OutboundLink) -> None:
+        if self._pump is not None and not self._pump.done():
+            if not link.drain:
+                return  # the waiting task takes the new credit into account
+            self._pump.cancel()
+            self._pump = None
+        if link.credit <= 0:
+            return
+        # What is there now goes out with this read's answers; on a drain, the engine then
+        # completes it. Otherwise a task waits for what arrives later.
         try:
-            self._send(await self.receiver.receive(self.link.credit, timeout=0))
+            self._send(self.receiver.take(link.credit))
         except BrokerError as error:
-            self.link.detach(amqp_error(error))
+            link.detach(amqp_error(error))
+            return
+        if not link.drain and link.credit > 0 and link.attached and not link.detach_sent:
+            self._pump = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         link = self.link
@@ -140,24 +130,16 @@ class EntityReceiver(OutboundHandler):
         lock_token = delivery.context
         if not self.peek_lock or lock_token is None:
             return delivery.remote_state
-        # Settled from a task: the connection reads on, so settlements in flight together
-        # share one durable commit.
-        task = asyncio.get_running_loop().create_task(self._settle(lock_token, delivery))
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
-        return None
+        return self._apply(lock_token, delivery.remote_state)
 
-    async def _settle(self, lock_token: uuid.UUID, delivery: OutgoingDelivery) -> None:
-        delivery.settle(await self._apply(lock_token, delivery.remote_state))
-
-    async def _apply(self, lock_token: uuid.UUID, state: DeliveryState | None) -> DeliveryState:
+    def _apply(self, lock_token: uuid.UUID, state: DeliveryState | None) -> DeliveryState:
         receiver = self.receiver
         try:
             if isinstance(state, Accepted):
-                await receiver.complete(lock_token)
+                receiver.complete(lock_token)
             elif isinstance(state, Rejected):
                 info = (state.error.info if state.error is not None else None) or {}
-                await receiver.dead_letter(
+                receiver.dead_letter(
                     lock_token,
                     text(info.get(_DEAD_LETTER_REASON)),
                     text(info.get(_DEAD_LETTER_DESCRIPTION)),
@@ -168,13 +150,13 @@ class EntityReceiver(OutboundHandler):
             elif isinstance(state, Modified):
                 changes = dict(state.message_annotations or {})
                 if state.undeliverable_here:
-                    await receiver.defer(lock_token, changes or None)
+                    receiver.defer(lock_token, changes or None)
                 else:
                     # Only delivery-failed makes it a failed attempt (AMQP 3.4.5): the SDK's abandon sets it.
-                    await receiver.abandon(lock_token, changes or None, failed=bool(state.delivery_failed))
+                    receiver.abandon(lock_token, changes or None, failed=bool(state.delivery_failed))
             elif isinstance(state, Released):
                 # Released (AMQP 3.4.4): back unchanged, the delivery count not incremented.
-                await receiver.abandon(lock_token, failed=False)
+                receiver.abandon(lock_token, failed=False)
             else:
                 return state  # type: ignore[return-value]
         except BrokerError as error:

@@ -118,19 +118,20 @@ class ManagementNode(InboundHandler):
             for token in body["lock-tokens"]:
                 lock_token = _uuid(token)
                 if status == "completed":
-                    await receiver.complete(lock_token)
+                    receiver.complete(lock_token)
                 elif status == "abandoned":
-                    await receiver.abandon(lock_token, changes)
+                    receiver.abandon(lock_token, changes)
                 elif status == "defered":
-                    await receiver.defer(lock_token, changes)
+                    receiver.defer(lock_token, changes)
                 elif status == "suspended":
-                    await receiver.dead_letter(
+                    receiver.dead_letter(
                         lock_token, body.get("deadletter-reason"), body.get("deadletter-description"), changes
                     )
                 else:
                     raise ValueError(f"unknown disposition-status {status!r}")
         finally:
             _close_unless_session(receiver, body)
+            await self.broker.store.flush()  # what was settled before a failure stays settled
         return 200, None
 
     async def renew_session_lock(self, body: Mapping[str, Any]) -> tuple[int, Any]:

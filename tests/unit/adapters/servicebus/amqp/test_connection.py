@@ -349,6 +349,64 @@ async def test_deliveries_are_accepted_settled_and_credit_replenished() -> None:
         assert inbound.deliveries[0].message.properties.message_id == "m"
 
 
+class DurableApp(App):
+    """An application with a durability barrier, which the test opens (or fails), after each read
+    that brought deliveries."""
+
+    def __init__(self, inbound: Inbound) -> None:
+        super().__init__(inbound)
+        self.inbound = inbound
+        self.barriers: list[asyncio.Future[None]] = []
+        self._seen = 0
+
+    def durable(self) -> asyncio.Future[None] | None:
+        if len(self.inbound.deliveries) == self._seen:
+            return None
+        self._seen = len(self.inbound.deliveries)
+        self.barriers.append(asyncio.get_running_loop().create_future())
+        return self.barriers[-1]
+
+    async def first_barrier(self) -> asyncio.Future[None]:
+        async with asyncio.timeout(5):
+            while not self.barriers:
+                await asyncio.sleep(0.01)
+        return self.barriers[0]
+
+
+async def test_outcomes_are_written_only_once_the_applications_barrier_is_passed() -> None:
+    inbound = Inbound()
+    app = DurableApp(inbound)
+    async with running(app) as server:
+        client = await server.connect()
+        await attached_sender(client)
+        client.write(
+            b"".join(
+                encode_frame(0, Transfer(handle=0, delivery_id=i, delivery_tag=bytes([i]), message_format=0), message())
+                for i in range(2)
+            )
+        )
+        barrier = await app.first_barrier()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.frame(), 0.2)  # held: the changes are not durable yet
+        assert len(inbound.deliveries) == 2 and len(app.barriers) == 1  # one barrier for the read
+        barrier.set_result(None)
+        disposition = await client.expect(Disposition)
+        assert (disposition.first, disposition.last, disposition.state) == (0, 1, Accepted())
+
+
+async def test_a_failed_barrier_drops_the_connection_without_the_outcomes() -> None:
+    inbound = Inbound()
+    app = DurableApp(inbound)
+    async with running(app) as server:
+        client = await server.connect()
+        await attached_sender(client)
+        client.send(Transfer(handle=0, delivery_id=0, delivery_tag=b"t", message_format=0), 0, message())
+        (await app.first_barrier()).set_exception(OSError("disk full"))
+        assert await client.closed()
+        assert not client.buffer.next_frame()  # nothing was answered
+        await server.wait_finished()
+
+
 async def test_settled_deliveries_reach_the_handler_without_a_disposition() -> None:
     inbound = Inbound()
     async with running(App(inbound)) as server:

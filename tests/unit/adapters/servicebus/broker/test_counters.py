@@ -42,10 +42,10 @@ async def test_deliveries_redeliveries_and_completions(broker: Broker, queue: st
     await broker.send(queue, [message("a"), message("b")])
     receiver = broker.receiver(queue)
     first, second = await receiver.receive(2)
-    await receiver.abandon(first.lock_token)  # type: ignore[arg-type]
+    receiver.abandon(first.lock_token)  # type: ignore[arg-type]
     [again] = await receiver.receive(1)
-    await receiver.complete(again.lock_token)  # type: ignore[arg-type]
-    await receiver.complete(second.lock_token)  # type: ignore[arg-type]
+    receiver.complete(again.lock_token)  # type: ignore[arg-type]
+    receiver.complete(second.lock_token)  # type: ignore[arg-type]
     got = counters(broker, queue)
     assert (got.delivered, got.completed, got.lock_lost) == (3, 2, 0)
 
@@ -78,11 +78,11 @@ async def test_dead_letters_are_counted_by_reason_where_they_come_from(
     await broker.send(queue, [message("bad"), message("poison")])
     receiver = broker.receiver(queue)
     bad, poison = await receiver.receive(2)
-    await receiver.dead_letter(bad.lock_token, "anything the client says")  # type: ignore[arg-type]
-    await receiver.abandon(poison.lock_token)  # type: ignore[arg-type]
+    receiver.dead_letter(bad.lock_token, "anything the client says")  # type: ignore[arg-type]
+    receiver.abandon(poison.lock_token)  # type: ignore[arg-type]
     for _ in range(2):  # max_delivery_count is 3
         [poison] = await receiver.receive(1)
-        await receiver.abandon(poison.lock_token)  # type: ignore[arg-type]
+        receiver.abandon(poison.lock_token)  # type: ignore[arg-type]
     await broker.send("ttl", [message("old", time_to_live=1.0)])
     clock.advance(2)
     broker.run_due()
@@ -105,7 +105,7 @@ async def test_each_lost_lock_is_counted_once(broker: Broker, queue: str, clock:
     clock.advance(31)
     for token in (first.lock_token, first.lock_token, second.lock_token):
         with pytest.raises(MessageLockLost):
-            await receiver.complete(token)  # type: ignore[arg-type]
+            receiver.complete(token)  # type: ignore[arg-type]
     assert counters(broker, queue).lock_lost == 2
 
 
@@ -117,7 +117,7 @@ async def test_a_renewed_lock_is_not_lost(broker: Broker, queue: str, clock: Clo
     receiver.renew_lock([got.lock_token])  # type: ignore[list-item]
     clock.advance(20)
     broker.run_due()
-    await receiver.complete(got.lock_token)  # type: ignore[arg-type]
+    receiver.complete(got.lock_token)  # type: ignore[arg-type]
     assert counters(broker, queue).lock_lost == 0
 
 
@@ -127,7 +127,7 @@ async def test_released_returns_the_message_without_counting_the_delivery(broker
     for _ in range(5):  # more than max_delivery_count (3): released deliveries are not attempts
         [got] = await receiver.receive(1)
         assert got.delivery_count == 1
-        await receiver.abandon(got.lock_token, {"seen": True}, failed=False)  # type: ignore[arg-type]
+        receiver.abandon(got.lock_token, {"seen": True}, failed=False)  # type: ignore[arg-type]
     [got] = await receiver.receive(1)
     assert got.application_properties["seen"] is True
     assert counters(broker, queue).dead_lettered == {}
@@ -140,7 +140,8 @@ async def test_a_released_delivery_count_survives_a_crash(tmp_path: Path, clock:
     await broker.send("q", [message("a")])
     receiver = broker.receiver("q")
     [got] = await receiver.receive(1)
-    await receiver.abandon(got.lock_token, failed=False)  # type: ignore[arg-type]
+    receiver.abandon(got.lock_token, failed=False)  # type: ignore[arg-type]
+    await broker.store.flush()
     reloaded = Broker(SqliteBackend(path), clock=clock)  # the first is never closed, as after kill -9
     reloaded.load()
     [again] = await reloaded.receiver("q").receive(1)

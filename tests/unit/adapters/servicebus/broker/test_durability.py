@@ -70,9 +70,9 @@ async def test_acknowledged_state_survives_a_crash(tmp_path: Path, clock: Clock)
     ) == [1, 2, 3, 4, 5]
     receiver = broker.receiver("orders")
     completed, deferred, dead, locked = await receiver.receive(4)
-    await receiver.complete(completed.lock_token)  # type: ignore[arg-type]
-    await receiver.defer(deferred.lock_token)  # type: ignore[arg-type]
-    await receiver.dead_letter(dead.lock_token, "Reason", "why")  # type: ignore[arg-type]
+    receiver.complete(completed.lock_token)  # type: ignore[arg-type]
+    receiver.defer(deferred.lock_token)  # type: ignore[arg-type]
+    receiver.dead_letter(dead.lock_token, "Reason", "why")  # type: ignore[arg-type]
     later = [message("scheduled"), message("cancelled")]
     [scheduled, cancelled] = await broker.schedule("orders", later, clock.now + 60)
     await broker.cancel_scheduled("orders", [cancelled])
@@ -180,7 +180,8 @@ def _crash_script(path: Path) -> str:
                 received = await receiver.receive(5)
                 print("received", *(m.sequence_number for m in received), flush=True)
                 for got in received:
-                    await receiver.complete(got.lock_token)
+                    receiver.complete(got.lock_token)
+                    await broker.store.flush()
                     print("completed", got.sequence_number, flush=True)
 
         asyncio.run(main())

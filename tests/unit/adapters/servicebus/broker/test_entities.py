@@ -193,8 +193,8 @@ async def test_runtime_properties_count_each_state(broker: Broker, clock: Clock)
     await broker.schedule("q", [message("later")], clock.now + 60)
     receiver = broker.receiver("q")
     first, second, _third = await receiver.receive(3)
-    await receiver.defer(first.lock_token)  # type: ignore[arg-type]
-    await receiver.dead_letter(second.lock_token)  # type: ignore[arg-type]
+    receiver.defer(first.lock_token)  # type: ignore[arg-type]
+    receiver.dead_letter(second.lock_token)  # type: ignore[arg-type]
     runtime = broker.queue_runtime("q")
     assert runtime.name == "q"
     # active counts locked and deferred messages too

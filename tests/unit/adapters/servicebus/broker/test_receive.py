@@ -49,11 +49,11 @@ async def test_complete_removes_for_good(broker: Broker, queue: str) -> None:
     await broker.send(queue, [message("a")])
     receiver = broker.receiver(queue)
     [got] = await receiver.receive(1)
-    await receiver.complete(got.lock_token)  # type: ignore[arg-type]
+    receiver.complete(got.lock_token)  # type: ignore[arg-type]
     assert receiver.peek(1, 10) == []
     assert counters(broker, queue).completed == 1
     with pytest.raises(MessageLockLost):
-        await receiver.complete(got.lock_token)  # type: ignore[arg-type]
+        receiver.complete(got.lock_token)  # type: ignore[arg-type]
 
 
 async def test_unknown_lock_token_is_lock_lost(broker: Broker, queue: str) -> None:
@@ -69,7 +69,7 @@ async def test_abandon_makes_it_available_with_properties_merged(broker: Broker,
     await broker.send(queue, [message("a", application_properties={"keep": 1, "change": "old"})])
     receiver = broker.receiver(queue)
     [got] = await receiver.receive(1)
-    await receiver.abandon(got.lock_token, {"change": "new", "added": True})  # type: ignore[arg-type]
+    receiver.abandon(got.lock_token, {"change": "new", "added": True})  # type: ignore[arg-type]
     [again] = await receiver.receive(1)
     assert again.sequence_number == got.sequence_number
     assert again.delivery_count == 2
@@ -81,7 +81,7 @@ async def test_max_delivery_count_dead_letters(broker: Broker, queue: str) -> No
     receiver = broker.receiver(queue)
     for _ in range(3):
         [got] = await receiver.receive(1)
-        await receiver.abandon(got.lock_token)  # type: ignore[arg-type]
+        receiver.abandon(got.lock_token)  # type: ignore[arg-type]
     assert await receiver.receive(1, timeout=0) == []
     [dead] = await broker.receiver("q/$DeadLetterQueue").receive(1)
     assert dead.body == b"poison"
@@ -106,7 +106,7 @@ async def test_lock_expiry_makes_it_available_again(broker: Broker, queue: str, 
     assert again.lock_token != first_token
     assert counters(broker, queue).lock_lost == 1
     with pytest.raises(MessageLockLost):
-        await receiver.complete(first_token)  # type: ignore[arg-type]
+        receiver.complete(first_token)  # type: ignore[arg-type]
 
 
 async def test_settling_after_expiry_is_lock_lost_even_before_the_timer(
@@ -117,7 +117,7 @@ async def test_settling_after_expiry_is_lock_lost_even_before_the_timer(
     [got] = await receiver.receive(1)
     clock.advance(31)
     with pytest.raises(MessageLockLost):
-        await receiver.complete(got.lock_token)  # type: ignore[arg-type]
+        receiver.complete(got.lock_token)  # type: ignore[arg-type]
     assert bodies(await receiver.receive(1, timeout=0)) == ["a"]
 
 
@@ -130,7 +130,7 @@ async def test_renew_lock_extends_it(broker: Broker, queue: str, clock: Clock) -
     assert until == clock.now + 30 == got.locked_until
     clock.advance(20)  # past the first lock, within the renewed one
     assert await receiver.receive(1, timeout=0) == []
-    await receiver.complete(got.lock_token)  # type: ignore[arg-type]
+    receiver.complete(got.lock_token)  # type: ignore[arg-type]
 
 
 async def test_locks_outlive_the_receiver_that_took_them(broker: Broker, queue: str) -> None:
@@ -138,7 +138,7 @@ async def test_locks_outlive_the_receiver_that_took_them(broker: Broker, queue: 
     link = broker.receiver(queue)
     [got] = await link.receive(1)
     link.close()
-    await broker.receiver(queue).complete(got.lock_token)  # type: ignore[arg-type]
+    broker.receiver(queue).complete(got.lock_token)  # type: ignore[arg-type]
     with pytest.raises(InvalidOperation):
         await link.receive(1)
 
@@ -147,7 +147,7 @@ async def test_defer_then_receive_by_sequence_number(broker: Broker, queue: str)
     await broker.send(queue, [message("a"), message("b")])
     receiver = broker.receiver(queue)
     [first] = await receiver.receive(1)
-    await receiver.defer(first.lock_token, {"why": "later"})  # type: ignore[arg-type]
+    receiver.defer(first.lock_token, {"why": "later"})  # type: ignore[arg-type]
     assert bodies(await receiver.receive(5)) == ["b"]  # deferred messages are not received normally
     [deferred] = await receiver.receive_deferred([first.sequence_number])
     assert deferred.state is MessageState.DEFERRED
@@ -155,11 +155,11 @@ async def test_defer_then_receive_by_sequence_number(broker: Broker, queue: str)
     assert deferred.application_properties == {"why": "later"}
     with pytest.raises(MessageNotFound):  # already locked
         await receiver.receive_deferred([first.sequence_number])
-    await receiver.abandon(deferred.lock_token)  # type: ignore[arg-type]
+    receiver.abandon(deferred.lock_token)  # type: ignore[arg-type]
     [back] = receiver.peek(1, 1)
     assert back.state is MessageState.DEFERRED  # an abandoned deferred message stays deferred
     [deferred] = await receiver.receive_deferred([first.sequence_number])
-    await receiver.complete(deferred.lock_token)  # type: ignore[arg-type]
+    receiver.complete(deferred.lock_token)  # type: ignore[arg-type]
     with pytest.raises(MessageNotFound):
         await receiver.receive_deferred([first.sequence_number])
     with pytest.raises(MessageNotFound):
@@ -170,7 +170,7 @@ async def test_dead_letter_with_reason_and_properties(broker: Broker, queue: str
     await broker.send(queue, [message("a")])
     receiver = broker.receiver(queue)
     [got] = await receiver.receive(1)
-    await receiver.dead_letter(got.lock_token, "Bad", "it was bad", {"extra": 5})  # type: ignore[arg-type]
+    receiver.dead_letter(got.lock_token, "Bad", "it was bad", {"extra": 5})  # type: ignore[arg-type]
     dlq = broker.receiver("Q/$deadletterqueue")
     [dead] = dlq.peek(1, 5)
     assert dead.application_properties == {"extra": 5, DEAD_LETTER_REASON: "Bad", DEAD_LETTER_DESCRIPTION: "it was bad"}
@@ -178,8 +178,8 @@ async def test_dead_letter_with_reason_and_properties(broker: Broker, queue: str
     assert dead.dead_letter_error_description == "it was bad"
     [dead] = await dlq.receive(1)
     with pytest.raises(InvalidOperation):  # no dead-lettering out of a dead-letter queue
-        await dlq.dead_letter(dead.lock_token)  # type: ignore[arg-type]
-    await dlq.complete(dead.lock_token)  # type: ignore[arg-type]
+        dlq.dead_letter(dead.lock_token)  # type: ignore[arg-type]
+    dlq.complete(dead.lock_token)  # type: ignore[arg-type]
     assert broker.queue_runtime(queue).dead_letter_message_count == 0
 
 
@@ -187,11 +187,11 @@ async def test_dead_letter_queue_ignores_max_delivery_count(broker: Broker, queu
     await broker.send(queue, [message("a")])
     receiver = broker.receiver(queue)
     [got] = await receiver.receive(1)
-    await receiver.dead_letter(got.lock_token)  # type: ignore[arg-type]
+    receiver.dead_letter(got.lock_token)  # type: ignore[arg-type]
     dlq = broker.receiver("q/$DeadLetterQueue")
     for _ in range(5):
         [dead] = await dlq.receive(1)
-        await dlq.abandon(dead.lock_token)  # type: ignore[arg-type]
+        dlq.abandon(dead.lock_token)  # type: ignore[arg-type]
     assert len(dlq.peek(1, 10)) == 1
 
 
@@ -210,7 +210,7 @@ async def test_peek_includes_locked_deferred_and_scheduled(broker: Broker, queue
     await broker.schedule(queue, [message("s")], clock.now + 100)
     receiver = broker.receiver(queue)
     first, second = await receiver.receive(2)
-    await receiver.defer(second.lock_token)  # type: ignore[arg-type]
+    receiver.defer(second.lock_token)  # type: ignore[arg-type]
     peeked = receiver.peek(1, 10)
     assert bodies(peeked) == ["a", "b", "c", "s"]
     assert [m.state for m in peeked] == [

@@ -158,11 +158,11 @@ async def test_a_locked_message_expires_when_its_lock_ends(broker: Broker, clock
     [got] = await receiver.receive(1)
     clock.advance(20)  # expired, but locked: the holder may still complete it
     broker.run_due()
-    await receiver.complete(got.lock_token)  # type: ignore[arg-type]
+    receiver.complete(got.lock_token)  # type: ignore[arg-type]
     await broker.send("q", [message("b", time_to_live=10.0)])
     [got] = await receiver.receive(1)
     clock.advance(15)
-    await receiver.abandon(got.lock_token)  # type: ignore[arg-type]
+    receiver.abandon(got.lock_token)  # type: ignore[arg-type]
     assert receiver.peek(1, 10) == []  # given back after its expiry: gone
 
 
@@ -171,7 +171,7 @@ async def test_deferred_messages_expire_too(broker: Broker, clock: Clock) -> Non
     await broker.send("q", [message("a", time_to_live=10.0)])
     receiver = broker.receiver("q")
     [got] = await receiver.receive(1)
-    await receiver.defer(got.lock_token)  # type: ignore[arg-type]
+    receiver.defer(got.lock_token)  # type: ignore[arg-type]
     clock.advance(10)
     broker.run_due()
     assert receiver.peek(1, 10) == []

@@ -55,7 +55,7 @@ async def test_abandoned_session_message_comes_back_first(broker: Broker, sq: st
     await broker.send(sq, [message(str(i), session_id="a") for i in range(3)])
     session = await broker.accept_session(sq, "a")
     first, _second = await session.receive(2)
-    await session.abandon(first.lock_token)  # type: ignore[arg-type]
+    session.abandon(first.lock_token)  # type: ignore[arg-type]
     assert bodies(await session.receive(5)) == ["0", "2"]
 
 
@@ -110,7 +110,7 @@ async def test_session_lock_expiry_loses_the_session(broker: Broker, sq: str, cl
     clock.advance(30)
     broker.run_due()
     with pytest.raises(SessionLockLost):
-        await session.complete(token)  # type: ignore[arg-type]
+        session.complete(token)  # type: ignore[arg-type]
     with pytest.raises(SessionLockLost):
         await session.receive(1)
     with pytest.raises(SessionLockLost):
@@ -132,7 +132,7 @@ async def test_renewing_the_session_lock_keeps_it(broker: Broker, sq: str, clock
     assert until == clock.now + 30 == session.locked_until == got.locked_until
     clock.advance(20)
     broker.run_due()
-    await session.complete(got.lock_token)  # type: ignore[arg-type]
+    session.complete(got.lock_token)  # type: ignore[arg-type]
     with pytest.raises(InvalidOperation):  # session messages are locked by the session lock
         session.renew_lock([got.lock_token])  # type: ignore[list-item]
 
@@ -144,7 +144,7 @@ async def test_closing_a_session_receiver_releases_session_and_messages(broker: 
     token = got.lock_token
     session.close()
     with pytest.raises(InvalidOperation):
-        await session.complete(token)  # type: ignore[arg-type]
+        session.complete(token)  # type: ignore[arg-type]
     again = await broker.accept_session(sq)
     assert again.session_id == "s"
     [back] = await again.receive(1)
@@ -157,8 +157,8 @@ async def test_settling_with_a_token_of_another_session_is_lock_lost(broker: Bro
     b = await broker.accept_session(sq, "b")
     [got] = await a.receive(1)
     with pytest.raises(MessageLockLost):
-        await b.complete(got.lock_token)  # type: ignore[arg-type]
-    await a.complete(got.lock_token)  # type: ignore[arg-type]
+        b.complete(got.lock_token)  # type: ignore[arg-type]
+    a.complete(got.lock_token)  # type: ignore[arg-type]
 
 
 async def test_session_state(broker: Broker, sq: str) -> None:
@@ -188,7 +188,7 @@ async def test_session_peek_and_deferral(broker: Broker, sq: str) -> None:
     session = await broker.accept_session(sq, "a")
     assert bodies(session.peek(1, 10)) == ["a1", "a2"]
     [first] = await session.receive(1)
-    await session.defer(first.lock_token)  # type: ignore[arg-type]
+    session.defer(first.lock_token)  # type: ignore[arg-type]
     assert bodies(await session.receive(5)) == ["a2"]
     [deferred] = await session.receive_deferred([first.sequence_number])
     assert deferred.body == b"a1"
@@ -207,7 +207,7 @@ async def test_max_delivery_count_applies_to_session_messages(broker: Broker, sq
     session = await broker.accept_session(sq, "s")
     for _ in range(5):
         [got] = await session.receive(1)
-        await session.abandon(got.lock_token)  # type: ignore[arg-type]
+        session.abandon(got.lock_token)  # type: ignore[arg-type]
     assert await session.receive(1, timeout=0) == []
     assert broker.queue_runtime(sq).dead_letter_message_count == 1
 
