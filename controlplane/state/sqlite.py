@@ -144,6 +144,7 @@ class SqliteBackend(StateBackend):
                 return
 
     def _commit(self, batch: list[Op]) -> None:
+        batch = _last_writes(batch)
         cur = self._conn.cursor()
         # A lone statement is its own transaction (autocommit): no BEGIN/COMMIT round trips.
         single = len(batch) == 1
@@ -164,6 +165,15 @@ class SqliteBackend(StateBackend):
             if self._conn.in_transaction:
                 cur.execute("ROLLBACK")
             self._error = exc
+
+
+def _last_writes(batch: list[Op]) -> list[Op]:
+    """The batch without the puts and deletes that a later put or delete of the same key undoes
+    (a counter bumped per message of a batch is written once)."""
+    last = {(ns, key): index for index, (kind, ns, key, _) in enumerate(batch) if kind != "delp"}
+    if len(last) == len(batch):
+        return batch
+    return [op for index, op in enumerate(batch) if op[0] == "delp" or last[(op[1], op[2])] == index]
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

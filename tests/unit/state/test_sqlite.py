@@ -46,6 +46,22 @@ async def test_delete_and_delete_prefix(tmp_path: Path, fsync: bool) -> None:
     backend.close()
 
 
+async def test_a_key_written_again_in_one_commit_keeps_its_last_write(tmp_path: Path, fsync: bool) -> None:
+    backend = SqliteBackend(tmp_path / "s.sqlite", fsync=fsync)
+    backend.put("m", "gone", 0)
+    await backend.flush()
+    for n in range(1, 4):
+        backend.put("m", "counter", n)
+    backend.put("m", "gone", 1)
+    backend.delete("m", "gone")
+    backend.put("m", "prefix/1", 1)
+    backend.delete_prefix("m", "prefix/")
+    backend.put("m", "prefix/2", 2)
+    await backend.flush()
+    assert list(backend.load("m")) == [("counter", 3), ("prefix/2", 2)]
+    backend.close()
+
+
 async def test_concurrent_flushes_share_commits_and_all_land(tmp_path: Path, fsync: bool) -> None:
     backend = SqliteBackend(tmp_path / "s.sqlite", fsync=fsync)
 
