@@ -1,12 +1,14 @@
-"""SQLite persistence (the default): WAL, writes committed before each response.
+"""SQLite persistence (the default): WAL, writes durable before each response.
 
-Writes are queued in call order and ``flush()`` commits everything queued so far in
-one transaction, so concurrent requests share a commit (group commit).
+Writes are queued in call order and ``flush()`` makes everything queued so far durable at
+once, so concurrent requests share it (group commit).
 
-Without fsync (the default) a commit hands the WAL pages to the OS: it survives
-``kill -9`` of LocalZure, not a power cut. Such a commit takes tens of microseconds,
-so it runs inline on the event loop. With ``fsync=True`` each commit also waits for
-the disk; that wait happens on a writer thread so the loop keeps serving meanwhile.
+Without fsync (the default), a flush appends the queued writes to the redo log (one write
+to the OS, microseconds, see ``redo.py``): that survives ``kill -9`` of LocalZure, not a
+power cut. A writer thread applies the logged writes to SQLite in one transaction every
+fraction of a second, off the event loop, and replays what it had not applied after a
+crash. With ``fsync=True`` each flush commits to SQLite and waits for the disk; that wait
+happens on the writer thread so the loop keeps serving meanwhile.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import orjson
 
 from controlplane.state.backend import StateBackend
+from controlplane.state.redo import RedoLog, log_files, records
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ _END = "\U0010ffff"
 _IDLE_COMMIT_SECONDS = 0.2
 
 _PAGE_SIZE = 8192
+# Logged writes waiting for SQLite past this many wake the writer thread early.
+_APPLY_AT = 20_000
+# Where the number of the last redo-log file applied is kept, with the data it covers.
+_REDO_NS, _REDO_KEY = "localzure.redo", "applied"
 
 Op = tuple[str, str, str, bytes | None]
 
@@ -48,6 +55,8 @@ class SqliteBackend(StateBackend):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self._conn.execute(_SCHEMA)
+        self._logged: list[Op] = []
+        """Flushed (in the redo log), not yet in SQLite."""
         self._lock = threading.Lock()
         self._commit_lock = threading.Lock()
         self._wake = threading.Event()
@@ -57,10 +66,33 @@ class SqliteBackend(StateBackend):
         self._error: BaseException | None = None
         self._waiters: list[tuple[int, asyncio.Future[None], asyncio.AbstractEventLoop]] = []
         self._closing = False
+        applied = self._replay()
+        # Numbers only grow: a file numbered at or below ``applied`` would be skipped by a replay.
+        self._redo = None if fsync else RedoLog(path, applied + 1)
         self._thread = threading.Thread(target=self._write_loop, name=f"sqlite-writer:{path.name}", daemon=True)
         self._thread.start()
 
+    def _replay(self) -> int:
+        """Apply the redo-log files a crash left behind that SQLite does not have yet; the
+        number of the last file applied."""
+        row = self._conn.execute("SELECT v FROM kv WHERE ns = ? AND k = ?", (_REDO_NS, _REDO_KEY)).fetchone()
+        applied: int = orjson.loads(row[0]) if row else 0
+        files = log_files(self.path)
+        if not files:
+            return applied
+        last = max(applied, files[-1][0])
+        operations = [op for n, path in files if n > applied for batch in records(path) for op in batch]
+        operations.append(("put", _REDO_NS, _REDO_KEY, orjson.dumps(last)))
+        self._commit(operations)
+        if self._error is not None:
+            raise self._error
+        for _, path in files:
+            path.unlink()
+        return last
+
     def load(self, namespace: str, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        if self._redo is not None:
+            self._apply_logged()
         reader = sqlite3.connect(self.path)
         try:
             rows = reader.execute(
@@ -93,11 +125,8 @@ class SqliteBackend(StateBackend):
         target = self._enqueued
         if self._durable >= target:
             return
-        if not self.fsync:
-            self._commit_queued()
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise error
+        if self._redo is not None:
+            self._log_queued()
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
@@ -112,7 +141,52 @@ class SqliteBackend(StateBackend):
         self._closing = True
         self._wake.set()
         self._thread.join(timeout=30)
+        if self._redo is not None:
+            self._redo.close()
         self._conn.close()
+
+    def _log_queued(self) -> None:
+        """Append what is queued to the redo log: durable on return."""
+        with self._lock:
+            batch, self._queued = self._queued, []
+            upto = self._enqueued
+            if batch:
+                try:
+                    self._redo.append(batch)  # type: ignore[union-attr]
+                except BaseException:
+                    self._queued = batch + self._queued
+                    raise
+                self._logged += batch
+            self._durable = max(self._durable, upto)
+            if len(self._logged) >= _APPLY_AT:
+                self._wake.set()
+
+    def _apply_logged(self) -> None:
+        """Commit what the redo log holds (and what is queued) to SQLite, then drop those log files."""
+        redo = self._redo
+        assert redo is not None
+        with self._commit_lock:
+            with self._lock:
+                logged, self._logged = self._logged, []
+                batch, self._queued = self._queued, []
+                upto = self._enqueued
+                # Files up to this number hold everything in ``logged``; later flushes go to the next.
+                through = redo.rotate() if logged else None
+            operations = logged + batch
+            if through is not None:
+                operations.append(("put", _REDO_NS, _REDO_KEY, orjson.dumps(through)))
+            if operations:
+                self._commit(operations)
+            if self._error is not None:
+                log.error("applying the redo log to SQLite failed; retrying: %s", self._error)
+                self._error = None
+                with self._lock:
+                    self._logged = logged + self._logged
+                    self._queued = batch + self._queued
+                return
+            self._durable = max(self._durable, upto)
+        if through is not None:
+            redo.remove_through(through)
 
     def _commit_queued(self) -> int:
         """Commit what is queued (on whichever thread calls it); returns how far that reached."""
@@ -131,6 +205,11 @@ class SqliteBackend(StateBackend):
         while True:
             self._wake.wait(_IDLE_COMMIT_SECONDS)
             self._wake.clear()
+            if self._redo is not None:
+                self._apply_logged()
+                if self._closing and not self._queued and not self._logged:
+                    return
+                continue
             upto = self._commit_queued()
             with self._lock:
                 ready = [w for w in self._waiters if w[0] <= upto]

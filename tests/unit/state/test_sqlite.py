@@ -1,12 +1,15 @@
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from controlplane.state.memory import MemoryBackend
+from controlplane.state.redo import RedoLog, log_files
 from controlplane.state.sqlite import SqliteBackend
 from tests.support import wait_for
 
@@ -104,6 +107,64 @@ def test_flushed_writes_survive_sigkill(tmp_path: Path) -> None:
     child.join()
     backend = SqliteBackend(path)
     assert [v["i"] for _, v in backend.load("d")] == list(range(200))
+    backend.close()
+
+
+def _flush_unapplied_then_die(path: str, ready: "multiprocessing.synchronize.Event") -> None:  # type: ignore[name-defined]
+    import controlplane.state.sqlite as sqlite
+
+    sqlite._IDLE_COMMIT_SECONDS = 3600  # the writer thread never applies the redo log
+
+    async def main() -> None:
+        backend = sqlite.SqliteBackend(Path(path))
+        backend.put("d", "gone", 1)
+        await backend.flush()
+        for i in range(100):
+            backend.put("d", f"{i:04d}", {"i": i})
+            await backend.flush()
+        backend.delete("d", "gone")
+        await backend.flush()
+        backend.put("d", "unflushed", 1)  # never acknowledged
+        ready.set()
+        await asyncio.sleep(60)
+
+    asyncio.run(main())
+
+
+def test_a_crash_before_sqlite_has_the_writes_replays_the_redo_log(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    ready = multiprocessing.get_context("fork").Event()
+    child = multiprocessing.get_context("fork").Process(target=_flush_unapplied_then_die, args=(str(path), ready))
+    child.start()
+    assert ready.wait(30)
+    os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    child.join()
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("SELECT count(*) FROM kv WHERE ns = 'd'").fetchone() == (0,)  # SQLite never got them
+    backend = SqliteBackend(path)
+    assert [k for k, _ in backend.load("d")] == [f"{i:04d}" for i in range(100)]
+    assert not log_files(path)[:-1]  # replayed ones are gone; only the new, current file
+    backend.close()
+    assert not log_files(path)
+
+
+def test_a_record_cut_short_ends_the_replay_and_applied_files_are_not_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    SqliteBackend(path).close()
+    good = RedoLog(path, 1)
+    good.append([("put", "d", "a", b"1")])
+    good.close()
+    with (tmp_path / "s.sqlite-redo.1").open("ab") as torn:
+        torn.write(b"\x40\x00\x00\x00\x00\x00\x00\x00partial")  # a crash mid-append
+    backend = SqliteBackend(path)
+    assert list(backend.load("d")) == [("a", 1)]
+    backend.put("d", "a", 2)
+    backend.close()
+    stale = RedoLog(path, 1)  # a number already applied: its records are older than SQLite's
+    stale.append([("put", "d", "a", b"1")])
+    stale.close()
+    backend = SqliteBackend(path)
+    assert list(backend.load("d")) == [("a", 2)]
     backend.close()
 
 
