@@ -3,7 +3,7 @@
 Each of 16 concurrent clients loops: put a 1 KiB message, get one message, delete it.
 Requests carry an account SAS made once (the server verifies its signature on every
 request), so the load generator spends its CPU on HTTP, not on signing.
-Both keep their state on disk: LocalZure commits every write to SQLite before it answers;
+Both keep their state on disk: LocalZure makes every write durable (its redo log) before it answers;
 Azurite writes to its ``--location`` folder on its own schedule.
 
     python -m bench.queue_throughput [--seconds 10] [--clients 16]

@@ -9,7 +9,7 @@ Three measurements, each with 16 concurrent clients for a fixed time:
   scan    a filter no index can serve, so every entity of the partition is tested
           (``PartitionKey eq 'q' and (n eq X or name eq 'entity number Y')``: 2 rows back)
 Requests carry an account SAS made once, so the load generator spends its CPU on HTTP,
-not on signing. Both servers persist to disk (LocalZure: SQLite, committed before each response).
+not on signing. Both servers persist to disk (LocalZure: durable in its redo log before each response).
 
     python -m bench.table_throughput [--seconds 5] [--clients 16]
 """
