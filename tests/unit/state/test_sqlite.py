@@ -5,6 +5,7 @@ import os
 import signal
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,14 +98,19 @@ def _write_then_die(path: str, ready: "multiprocessing.synchronize.Event") -> No
     asyncio.run(main())
 
 
-def test_flushed_writes_survive_sigkill(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
+def _killed_once_ready(target: Any, path: Path) -> None:
+    """Run ``target(path, ready)`` in a child process and kill -9 it once it sets ``ready``."""
     ready = multiprocessing.get_context("fork").Event()
-    child = multiprocessing.get_context("fork").Process(target=_write_then_die, args=(str(path), ready))
+    child = multiprocessing.get_context("fork").Process(target=target, args=(str(path), ready))
     child.start()
     assert ready.wait(30)
     os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
     child.join()
+
+
+def test_flushed_writes_survive_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    _killed_once_ready(_write_then_die, path)
     backend = SqliteBackend(path)
     assert [v["i"] for _, v in backend.load("d")] == list(range(200))
     backend.close()
@@ -133,12 +139,7 @@ def _flush_unapplied_then_die(path: str, ready: "multiprocessing.synchronize.Eve
 
 def test_a_crash_before_sqlite_has_the_writes_replays_the_redo_log(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
-    ready = multiprocessing.get_context("fork").Event()
-    child = multiprocessing.get_context("fork").Process(target=_flush_unapplied_then_die, args=(str(path), ready))
-    child.start()
-    assert ready.wait(30)
-    os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
-    child.join()
+    _killed_once_ready(_flush_unapplied_then_die, path)
     with contextlib.closing(sqlite3.connect(path)) as raw:
         assert raw.execute("SELECT count(*) FROM kv WHERE ns = 'd'").fetchone() == (0,)  # SQLite never got them
     backend = SqliteBackend(path)
