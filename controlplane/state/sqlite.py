@@ -162,31 +162,29 @@ class SqliteBackend(StateBackend):
                 self._wake.set()
 
     def _apply_logged(self) -> None:
-        """Commit what the redo log holds (and what is queued) to SQLite, then drop those log files."""
+        """Log what is still queued, commit what the redo log holds to SQLite, drop those files."""
         redo = self._redo
         assert redo is not None
         with self._commit_lock:
+            try:
+                # Through the log, like a flush: nothing counts as durable while only in memory.
+                self._log_queued()
+            except OSError as exc:
+                log.error("writing the redo log failed: %s", exc)
             with self._lock:
                 logged, self._logged = self._logged, []
-                batch, self._queued = self._queued, []
-                upto = self._enqueued
+                if not logged:
+                    return
                 # Files up to this number hold everything in ``logged``; later flushes go to the next.
-                through = redo.rotate() if logged else None
-            operations = logged + batch
-            if through is not None:
-                operations.append(("put", _REDO_NS, _REDO_KEY, orjson.dumps(through)))
-            if operations:
-                self._commit(operations)
+                through = redo.rotate()
+            self._commit([*logged, ("put", _REDO_NS, _REDO_KEY, orjson.dumps(through))])
             if self._error is not None:
                 log.error("applying the redo log to SQLite failed; retrying: %s", self._error)
                 self._error = None
                 with self._lock:
                     self._logged = logged + self._logged
-                    self._queued = batch + self._queued
                 return
-            self._durable = max(self._durable, upto)
-        if through is not None:
-            redo.remove_through(through)
+        redo.remove_through(through)
 
     def _commit_queued(self) -> int:
         """Commit what is queued (on whichever thread calls it); returns how far that reached."""
