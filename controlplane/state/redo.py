@@ -34,8 +34,13 @@ class RedoLog:
     def append(self, operations: list[Any]) -> None:
         payload = pickle.dumps(operations, protocol=pickle.HIGHEST_PROTOCOL)
         data = memoryview(_RECORD.pack(len(payload), zlib.crc32(payload)) + payload)
-        while data:
-            data = data[os.write(self._fd, data) :]
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError:
+            # A record cut short ends its file's replay: the records after it go to a new file.
+            self.rotate()
+            raise
 
     def rotate(self) -> int:
         """Start a new file; returns the number of the one just closed."""
