@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, k TEXT NOT NULL, v BLOB, PRIMARY KEY (ns, k)) WITHOUT ROWID"
 # Past every key character, so [prefix, prefix + _END) is the prefix's key range.
 _END = "\U0010ffff"
-# Writes made without a flush (timers, background work) still reach the disk this soon.
+# How often the writer thread wakes: writes made without a flush (timers, background work)
+# still become durable, and the redo log reaches SQLite, this soon.
 _IDLE_COMMIT_SECONDS = 0.2
 
 _PAGE_SIZE = 8192
@@ -47,7 +48,6 @@ class SqliteBackend(StateBackend):
     def __init__(self, path: Path, fsync: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.fsync = fsync
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         # Only a new database takes it. Records of ~1-2 KiB (a message with a 1 KiB body) then fit
         # on their leaf page instead of spilling to overflow pages: about half the pages written.
@@ -187,16 +187,14 @@ class SqliteBackend(StateBackend):
         redo.remove_through(through)
 
     def _commit_queued(self) -> int:
-        """Commit what is queued (on whichever thread calls it); returns how far that reached."""
-        # One commit at a time, in queue order; the queue itself stays open to writers meanwhile.
-        with self._commit_lock:
-            with self._lock:
-                batch, self._queued = self._queued, []
-                upto = self._enqueued
-            if batch:
-                self._commit(batch)
-            if self._error is None:
-                self._durable = max(self._durable, upto)
+        """Commit what is queued, on the writer thread (fsync mode); returns how far that reached."""
+        with self._lock:  # the queue stays open to writers meanwhile
+            batch, self._queued = self._queued, []
+            upto = self._enqueued
+        if batch:
+            self._commit(batch)
+        if self._error is None:
+            self._durable = max(self._durable, upto)
         return upto
 
     def _write_loop(self) -> None:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from controlplane.adapter import AmqpHandler
 from controlplane.gateway.errors import ServerBusy
 from controlplane.gateway.inflight import InFlight
 from controlplane.gateway.metrics import GatewayMetrics, render_families
@@ -217,6 +218,16 @@ async def test_a_backends_own_details_come_from_its_port(backend: int) -> None:
     assert await asyncio.to_thread(plain.health) == {"backend": plain.backend, "circuit": "closed"}
 
 
+def _pass_through_to(backend: asyncio.Server) -> AmqpHandler:
+    """The AMQP pass-through of a Docker-mode Service Bus whose container is ``backend``."""
+    service = ForwardingService(
+        "servicebus", f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}", speaks_amqp=True
+    )
+    handler = service.amqp()
+    assert handler is not None
+    return handler
+
+
 async def test_tcp_pass_through_pipes_both_ways() -> None:
     async def upper(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         data = await reader.read(100)
@@ -225,12 +236,7 @@ async def test_tcp_pass_through_pipes_both_ways() -> None:
         writer.close()
 
     backend = await asyncio.start_server(upper, "127.0.0.1", 0)
-    service = ForwardingService(
-        "servicebus", f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}", speaks_amqp=True
-    )
-    handler = service.amqp()
-    assert handler is not None
-    relay = await asyncio.start_server(handler, "127.0.0.1", 0)
+    relay = await asyncio.start_server(_pass_through_to(backend), "127.0.0.1", 0)
     reader, writer = await asyncio.open_connection("127.0.0.1", relay.sockets[0].getsockname()[1])
     writer.write(b"amqp frame")
     await writer.drain()
@@ -249,11 +255,7 @@ async def test_tcp_pass_through_ends_when_the_backend_closes_though_the_client_s
         writer.close()
 
     backend = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
-    service = ForwardingService(
-        "servicebus", f"http://127.0.0.1:{backend.sockets[0].getsockname()[1]}", speaks_amqp=True
-    )
-    handler = service.amqp()
-    assert handler is not None
+    handler = _pass_through_to(backend)
     relayed = asyncio.Event()
 
     async def relay_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
