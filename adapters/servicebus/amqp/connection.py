@@ -449,10 +449,14 @@ class Connection:
             session.flush()
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
         if self._holding:
+            self._flush_scheduled = False
             return  # written once the durability barrier is passed
-        self._flush_sessions()
+        self._flush_scheduled = True  # what the sessions write now goes out with this write
+        try:
+            self._flush_sessions()
+        finally:
+            self._flush_scheduled = False
         if not self._out:
             return
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
