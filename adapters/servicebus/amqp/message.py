@@ -134,7 +134,7 @@ def _encode_annotations(out: bytearray, value: Mapping[Any, Any]) -> None:
     encoding.write_compound(out, body, 2 * len(value), 0xC1, 0xD1)
 
 
-def _encode_application_properties(out: bytearray, value: Mapping[str, Any]) -> None:
+def encode_application_properties(out: bytearray, value: Mapping[str, Any]) -> None:
     """Application properties are keyed by strings, whatever type the caller's keys are."""
     body = bytearray()
     for key, item in value.items():
@@ -146,7 +146,7 @@ def _encode_application_properties(out: bytearray, value: Mapping[str, Any]) -> 
 _MAP_ENCODERS = {
     DELIVERY_ANNOTATIONS: _encode_annotations,
     MESSAGE_ANNOTATIONS: _encode_annotations,
-    APPLICATION_PROPERTIES: _encode_application_properties,
+    APPLICATION_PROPERTIES: encode_application_properties,
     FOOTER: _encode_annotations,
 }
 

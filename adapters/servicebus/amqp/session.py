@@ -29,7 +29,7 @@ from .errors import (
     AmqpError,
     DecodeError,
 )
-from .frames import encode_frame
+from .frames import encode_frame, encode_transfer
 from .link import (
     UINT_MASK,
     InboundLink,
@@ -155,14 +155,13 @@ class Session:
         delivery_id = self.next_delivery_id
         self.next_delivery_id = (delivery_id + 1) & UINT_MASK
         self.flush()
-        transfer = Transfer(handle=link.handle, delivery_id=delivery_id, delivery_tag=tag, settled=settled)
-        transfer.message_format = message_format
         max_frame = self.connection.remote_max_frame_size
-        frame = encode_frame(self.channel, transfer, payload)
+        frame = encode_transfer(self.channel, link.handle, delivery_id, tag, message_format, settled, payload)
         if len(frame) <= max_frame:
             self._transmit(link, frame)
             return delivery_id
-        transfer.more = True
+        transfer = Transfer(handle=link.handle, delivery_id=delivery_id, delivery_tag=tag, settled=settled, more=True)
+        transfer.message_format = message_format
         sent = max_frame - len(encode_frame(self.channel, transfer))
         self._transmit(link, encode_frame(self.channel, transfer, payload[:sent]))
         continuation = Transfer(handle=link.handle, more=True)

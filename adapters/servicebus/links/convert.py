@@ -12,8 +12,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.servicebus.amqp import Header, Message, Properties
-from adapters.servicebus.amqp.types import Long, Symbol
+from adapters.servicebus.amqp import Message, encoding
+from adapters.servicebus.amqp.message import (
+    APPLICATION_PROPERTIES,
+    HEADER,
+    MESSAGE_ANNOTATIONS,
+    PROPERTIES,
+    encode_application_properties,
+)
+from adapters.servicebus.amqp.types import Symbol
 from adapters.servicebus.broker import BrokerMessage
 from adapters.servicebus.broker.messages import NEVER
 
@@ -79,50 +86,120 @@ def timestamp(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def to_amqp(message: BrokerMessage, *, locked: bool, peeked: bool = False) -> Message:
-    """The message as a receiver gets it; ``locked``: delivered under a lock (peek-lock)."""
-    annotations: dict[Any, Any] = {
-        SEQUENCE_NUMBER: Long(message.sequence_number),
-        ENQUEUED_TIME: timestamp(message.enqueued_time),
-        ENQUEUE_SEQUENCE_NUMBER: Long(message.sequence_number),
-    }
-    if message.state:
-        annotations[MESSAGE_STATE] = Long(int(message.state))
-    if locked and message.locked_until:
-        annotations[LOCKED_UNTIL] = timestamp(message.locked_until)
-    if message.scheduled_enqueue_time:
-        annotations[SCHEDULED_ENQUEUE_TIME] = timestamp(message.scheduled_enqueue_time)
-    if message.partition_key is not None:
-        annotations[PARTITION_KEY] = message.partition_key
-    if message.dead_letter_source is not None:
-        annotations[DEAD_LETTER_SOURCE] = message.dead_letter_source
-    # The AMQP delivery count is the number of earlier attempts; the broker's counts this one.
-    prior = message.delivery_count if peeked else max(0, message.delivery_count - 1)
+def _key(name: Symbol) -> bytes:
+    out = bytearray()
+    encoding.encode_symbol(out, name)
+    return bytes(out)
+
+
+_HEADER = bytes((0x00, 0x53, HEADER))
+_MESSAGE_ANNOTATIONS = bytes((0x00, 0x53, MESSAGE_ANNOTATIONS))
+_PROPERTIES = bytes((0x00, 0x53, PROPERTIES))
+_APPLICATION_PROPERTIES = bytes((0x00, 0x53, APPLICATION_PROPERTIES))
+_SEQUENCE_NUMBER, _ENQUEUED_TIME, _ENQUEUE_SEQUENCE_NUMBER = map(
+    _key, (SEQUENCE_NUMBER, ENQUEUED_TIME, ENQUEUE_SEQUENCE_NUMBER)
+)
+_MESSAGE_STATE, _LOCKED_UNTIL, _SCHEDULED_ENQUEUE_TIME = map(_key, (MESSAGE_STATE, LOCKED_UNTIL, SCHEDULED_ENQUEUE_TIME))
+_PARTITION_KEY, _DEAD_LETTER_SOURCE = map(_key, (PARTITION_KEY, DEAD_LETTER_SOURCE))
+_MAX_TTL_MS = 0xFFFFFFFF
+NULL = 0x40
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _string(out: bytearray, value: str | None) -> None:
+    if value is None:
+        out.append(NULL)
+    else:
+        encoding.encode_string(out, value)
+
+
+def encode_delivery(message: BrokerMessage, *, locked: bool, peeked: bool = False) -> bytes:
+    """The encoded message a receiver gets; ``locked``: delivered under a lock (peek-lock).
+
+    Header (TTL, delivery count), the annotations Service Bus sets, properties and
+    application properties are written straight from the broker's fields, then the stored body.
+    """
+    expires = message.expires_at != NEVER
+    out = bytearray(_HEADER)
+    fields = bytearray(b"\x41\x50\x04")  # durable, priority 4
     ttl = message.time_to_live
-    header = Header(
-        durable=True,
-        delivery_count=prior,
-        ttl=int(ttl * 1000) if ttl is not None and message.expires_at != NEVER else None,
-    )
-    properties = Properties(
-        message_id=message.message_id,
-        to=message.to,
-        subject=message.subject,
-        reply_to=message.reply_to,
-        correlation_id=message.correlation_id,
-        content_type=message.content_type,
-        group_id=message.session_id,
-        reply_to_group_id=message.reply_to_session_id,
-        absolute_expiry_time=timestamp(message.expires_at) if message.expires_at != NEVER else None,
-        creation_time=timestamp(message.enqueued_time),
-    )
-    return Message.with_body_sections(
-        message.body,
-        header=header,
-        message_annotations=annotations,
-        properties=properties,
-        application_properties=message.application_properties or None,
-    )
+    if ttl is not None and expires and _ms(ttl) <= _MAX_TTL_MS:
+        encoding.encode_uint(fields, _ms(ttl))
+    else:
+        # Longer than a header's uint can hold: the client reads the expiry from the properties.
+        fields.append(NULL)
+    fields.append(0x42)  # first-acquirer
+    # The AMQP delivery count is the number of earlier attempts; the broker's counts this one.
+    encoding.encode_uint(fields, message.delivery_count if peeked else max(0, message.delivery_count - 1))
+    encoding.write_compound(out, fields, 5, 0xC0, 0xD0)
+
+    fields = bytearray(_SEQUENCE_NUMBER)
+    encoding.encode_long(fields, message.sequence_number)
+    fields += _ENQUEUED_TIME
+    encoding.encode_timestamp(fields, _ms(message.enqueued_time))
+    fields += _ENQUEUE_SEQUENCE_NUMBER
+    encoding.encode_long(fields, message.sequence_number)
+    count = 3
+    if message.state:
+        fields += _MESSAGE_STATE
+        encoding.encode_long(fields, int(message.state))
+        count += 1
+    if locked and message.locked_until:
+        fields += _LOCKED_UNTIL
+        encoding.encode_timestamp(fields, _ms(message.locked_until))
+        count += 1
+    if message.scheduled_enqueue_time:
+        fields += _SCHEDULED_ENQUEUE_TIME
+        encoding.encode_timestamp(fields, _ms(message.scheduled_enqueue_time))
+        count += 1
+    if message.partition_key is not None:
+        fields += _PARTITION_KEY
+        encoding.encode_string(fields, message.partition_key)
+        count += 1
+    if message.dead_letter_source is not None:
+        fields += _DEAD_LETTER_SOURCE
+        encoding.encode_string(fields, message.dead_letter_source)
+        count += 1
+    out += _MESSAGE_ANNOTATIONS
+    encoding.write_compound(out, fields, 2 * count, 0xC1, 0xD1)
+
+    fields = bytearray()
+    _string(fields, message.message_id)
+    fields.append(NULL)  # user-id
+    _string(fields, message.to)
+    _string(fields, message.subject)
+    _string(fields, message.reply_to)
+    _string(fields, message.correlation_id)
+    if message.content_type is None:
+        fields.append(NULL)
+    else:
+        encoding.encode_symbol(fields, message.content_type)
+    fields.append(NULL)  # content-encoding
+    if expires:
+        encoding.encode_timestamp(fields, _ms(message.expires_at))
+    else:
+        fields.append(NULL)
+    encoding.encode_timestamp(fields, _ms(message.enqueued_time))  # creation-time
+    count = 10
+    if message.reply_to_session_id is not None:
+        _string(fields, message.session_id)
+        fields.append(NULL)  # group-sequence
+        encoding.encode_string(fields, message.reply_to_session_id)
+        count = 13
+    elif message.session_id is not None:
+        encoding.encode_string(fields, message.session_id)
+        count = 11
+    out += _PROPERTIES
+    encoding.write_compound(out, fields, count, 0xC0, 0xD0)
+
+    if message.application_properties:
+        out += _APPLICATION_PROPERTIES
+        encode_application_properties(out, message.application_properties)
+    out += message.body
+    return bytes(out)
 
 
 def lock_token_of(tag: bytes) -> uuid.UUID | None:

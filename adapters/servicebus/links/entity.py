@@ -35,7 +35,7 @@ from adapters.servicebus.amqp import (
 from adapters.servicebus.amqp.errors import DecodeError
 from adapters.servicebus.amqp.link import LinkDetached, NoCredit
 from adapters.servicebus.broker import Broker, BrokerError, BrokerMessage, ReceiveMode, Receiver, SessionReceiver
-from adapters.servicebus.links.convert import text, to_amqp, to_broker
+from adapters.servicebus.links.convert import encode_delivery, text, to_broker
 from adapters.servicebus.links.errors import amqp_error, rejected_for
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 DEAD_LETTER = "com.microsoft:dead-letter"
 _DEAD_LETTER_REASON = "DeadLetterReason"
 _DEAD_LETTER_DESCRIPTION = "DeadLetterErrorDescription"
+BURST = 32
+"""Deliveries encoded per turn of the event loop: the client decodes one burst while the next is encoded."""
 
 
 class EntitySender(InboundHandler):
@@ -87,7 +89,7 @@ class EntityReceiver(OutboundHandler):
         # What is there now goes out with this read's answers; on a drain, the engine then
         # completes it. Otherwise a task waits for what arrives later.
         try:
-            self._send(self.receiver.take(link.credit))
+            self._send(self.receiver.take(link.credit if link.drain else min(link.credit, BURST)))
         except BrokerError as error:
             link.detach(amqp_error(error))
             return
@@ -98,10 +100,12 @@ class EntityReceiver(OutboundHandler):
         link = self.link
         try:
             while link.credit > 0 and link.attached and not link.detach_sent:
-                messages = await self.receiver.receive(link.credit)
+                messages = await self.receiver.receive(min(link.credit, BURST))
                 if not messages:
                     return
                 self._send(messages)
+                # The connection writes this burst while the next is encoded, and reads between.
+                await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except BrokerError as error:
@@ -115,7 +119,7 @@ class EntityReceiver(OutboundHandler):
             try:
                 tag = message.lock_token.bytes_le if self.peek_lock and message.lock_token else _tag(message)
                 self.link.send(
-                    to_amqp(message, locked=self.peek_lock),
+                    encode_delivery(message, locked=self.peek_lock),
                     tag=tag,
                     settled=not self.peek_lock,
                     context=message.lock_token,

@@ -16,7 +16,7 @@ from typing import Any
 from adapters.servicebus.amqp import Accepted, DeliveryState, InboundHandler, IncomingDelivery, Message
 from adapters.servicebus.amqp.types import Array, Long, Symbol
 from adapters.servicebus.broker import Broker, BrokerError, ReceiveMode, Receiver
-from adapters.servicebus.links.convert import timestamp, to_amqp, to_broker
+from adapters.servicebus.links.convert import encode_delivery, timestamp, to_broker
 from adapters.servicebus.links.replies import reply
 
 Handler = Callable[["ManagementNode", Mapping[str, Any]], Awaitable[Any]]
@@ -80,7 +80,7 @@ class ManagementNode(InboundHandler):
         locked = mode is ReceiveMode.PEEK_LOCK
         entries = []
         for message in messages:
-            entry: dict[Any, Any] = {Symbol("message"): to_amqp(message, locked=locked).encode()}
+            entry: dict[Any, Any] = {Symbol("message"): encode_delivery(message, locked=locked)}
             if locked and message.lock_token is not None:
                 entry[Symbol("lock-token")] = message.lock_token
             entries.append(entry)
@@ -93,7 +93,7 @@ class ManagementNode(InboundHandler):
         messages = receiver.peek(int(body.get("from-sequence-number", 0)), int(body.get("message-count", 1)))
         if not messages:
             return 204, None
-        encoded = [{Symbol("message"): to_amqp(m, locked=False, peeked=True).encode()} for m in messages]
+        encoded = [{Symbol("message"): encode_delivery(m, locked=False, peeked=True)} for m in messages]
         return 200, {Symbol("messages"): encoded}
 
     async def schedule_message(self, body: Mapping[str, Any]) -> tuple[int, Any]:

@@ -114,3 +114,18 @@ def test_a_list_of_messages_and_binary_bodies(client: ServiceBusClient, new_queu
         assert [b"".join(m.body) for m in received] == payloads
         for message in received:
             receiver.complete_message(message)
+
+
+def test_a_time_to_live_longer_than_the_header_holds(client: ServiceBusClient, new_queue: QueueFactory) -> None:
+    """AMQP's header carries a TTL in a 32-bit count of milliseconds (49.7 days): a longer one
+    (here the queue's 60-day default) leaves it out, and the expiry travels in the properties."""
+    name = new_queue(default_message_time_to_live=timedelta(days=60)).name
+    with client.get_queue_sender(name) as sender:
+        sender.send_messages(ServiceBusMessage("long-lived"))
+    with client.get_queue_receiver(name) as receiver:
+        [received] = receive(receiver, 1)
+        assert str(received) == "long-lived"
+        assert received.time_to_live is None
+        properties = received.raw_amqp_message.properties
+        assert properties.absolute_expiry_time - properties.creation_time == timedelta(days=60) / timedelta(milliseconds=1)
+        receiver.complete_message(received)

@@ -3,6 +3,8 @@ frames that cannot be honoured."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from adapters.servicebus.amqp.errors import DecodeError, FramingError
@@ -14,6 +16,7 @@ from adapters.servicebus.amqp.frames import (
     Frame,
     FrameBuffer,
     encode_frame,
+    encode_transfer,
 )
 from adapters.servicebus.amqp.performatives import Close, SaslOutcome, Transfer
 
@@ -92,3 +95,23 @@ def test_frame_bodies_that_are_not_performatives_are_decode_errors() -> None:
         Frame(0, 0, bytes.fromhex("a10178")).decode()
     with pytest.raises(DecodeError):
         Frame(0, 0, bytes.fromhex("005310c0")).decode()
+
+
+@pytest.mark.parametrize(
+    ("channel", "handle", "delivery_id", "tag", "message_format", "settled"),
+    [
+        (0, 0, 0, b"", 0, False),
+        (1, 7, 255, uuid.uuid4().bytes_le, 0, True),
+        (4095, 0xFFFFFFFF, 0xFFFFFFFF, b"t" * 300, 0x80013700, False),
+    ],
+)
+def test_a_whole_delivery_frame_is_the_transfer_performative_then_the_payload(
+    channel: int, handle: int, delivery_id: int, tag: bytes, message_format: int, settled: bool
+) -> None:
+    transfer = Transfer(
+        handle=handle, delivery_id=delivery_id, delivery_tag=tag, message_format=message_format, settled=settled
+    )
+    payload = b"\x00\x53\x75\xa0\x03abc"
+    assert encode_transfer(channel, handle, delivery_id, tag, message_format, settled, payload) == encode_frame(
+        channel, transfer, payload
+    )
