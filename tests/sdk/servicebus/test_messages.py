@@ -127,5 +127,7 @@ def test_a_time_to_live_longer_than_the_header_holds(client: ServiceBusClient, n
         assert str(received) == "long-lived"
         assert received.time_to_live is None
         properties = received.raw_amqp_message.properties
-        assert properties.absolute_expiry_time - properties.creation_time == timedelta(days=60) / timedelta(milliseconds=1)
+        assert properties.absolute_expiry_time - properties.creation_time == timedelta(days=60) / timedelta(
+            milliseconds=1
+        )
         receiver.complete_message(received)
