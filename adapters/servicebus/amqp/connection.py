@@ -5,10 +5,11 @@ It only uses ``reader.read`` and ``writer.write``/``drain``/``close``, so a TLS 
 WebSocket adapter can feed it as well as a plain socket.
 
 The loop reads whatever bytes arrived, handles every complete frame in them, then
-writes everything that handling produced with one ``write`` and one ``drain``. Frames
-produced outside the loop (an application task sending on a link) are written on the
-next turn of the event loop, batched the same way. Heartbeats and the idle-timeout
-check run from one timer callback, not a task.
+writes everything that handling produced with one ``write`` and one ``drain``, once the
+application's durability barrier is passed. Frames produced outside the loop (an
+application task sending on a link, a heartbeat) are written on the next turn of the
+event loop, batched the same way, or with the answers of a read still being handled.
+Heartbeats and the idle-timeout check run from one timer callback, not a task.
 
 A frame that cannot be decoded closes the connection with ``amqp:decode-error``; one
 that breaks the protocol with the matching condition; an exception from the engine
@@ -124,7 +125,7 @@ class Connection:
         self._dirty_sessions: dict[Session, None] = {}
         self._loop = asyncio.get_running_loop()
         self._in_batch = False
-        self._holding = False
+        """True while a read's frames are handled and made durable: nothing is written meanwhile."""
         self._flush_scheduled = False
         self._amqp_started = False
         self._open_sent = False
@@ -204,11 +205,10 @@ class Connection:
                 await pending
 
     async def _make_durable(self) -> None:
-        """The application's durability barrier; nothing is written while it is awaited."""
+        """The application's durability barrier (awaited within the read's batch: nothing is written meanwhile)."""
         pending = self.app.durable()
         if pending is None:
             return
-        self._holding = True
         try:
             await pending
         except Exception:
@@ -216,8 +216,6 @@ class Connection:
             log.exception("making the connection's changes durable failed")
             self._close_writer()
             raise ConnectionAbortedError from None
-        finally:
-            self._holding = False
 
     def _dispatch(self, frame: Frame) -> Pending:
         if frame.type != TYPE_AMQP:
@@ -449,9 +447,11 @@ class Connection:
             session.flush()
 
     def _flush(self) -> None:
-        if self._holding:
+        if self._in_batch:
+            # The read being handled is not durable yet: its outcomes, and whatever was written
+            # meanwhile, go out once it is.
             self._flush_scheduled = False
-            return  # written once the durability barrier is passed
+            return
         self._flush_scheduled = True  # what the sessions write now goes out with this write
         try:
             self._flush_sessions()

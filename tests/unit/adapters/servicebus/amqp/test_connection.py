@@ -407,6 +407,42 @@ async def test_a_failed_barrier_drops_the_connection_without_the_outcomes() -> N
         await server.wait_finished()
 
 
+async def test_a_flush_while_a_frame_is_awaited_does_not_write_the_reads_outcomes_early() -> None:
+    """Heartbeats fall due while a later frame of the read is still being handled: they go out,
+    the outcome of the read's first delivery waits for the barrier."""
+
+    async def slow() -> Accepted:
+        await asyncio.sleep(0.3)
+        return Accepted()
+
+    inbound = Inbound(lambda delivery: slow() if delivery.message.body == b"slow" else Accepted())
+    app = DurableApp(inbound)
+    async with running(app) as server:
+        client = await server.connect()
+        await client.open(idle_time_out=100)
+        await client.begin()
+        client.send(sender_attach())
+        await client.expect(Attach)
+        await client.expect(Flow)
+        client.write(
+            b"".join(
+                encode_frame(
+                    0, Transfer(handle=0, delivery_id=i, delivery_tag=bytes([i]), message_format=0), message(body)
+                )
+                for i, body in enumerate((b"fast", b"slow"))
+            )
+        )
+        barrier = await app.first_barrier()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                while True:
+                    _, performative, _ = await client.frame(heartbeats=True)
+                    assert performative is None  # heartbeats only: no outcome before the barrier
+        barrier.set_result(None)
+        disposition = await client.expect(Disposition)
+        assert (disposition.first, disposition.last, disposition.state) == (0, 1, Accepted())
+
+
 async def test_settled_deliveries_reach_the_handler_without_a_disposition() -> None:
     inbound = Inbound()
     async with running(App(inbound)) as server:
