@@ -29,7 +29,7 @@ from .errors import (
     AmqpError,
     DecodeError,
 )
-from .frames import encode_frame, encode_transfer
+from .frames import encode_disposition, encode_frame, encode_transfer
 from .link import (
     UINT_MASK,
     InboundLink,
@@ -138,10 +138,7 @@ class Session:
         if self._dispositions:
             pending, self._dispositions = self._dispositions, []
             for role, first, last, settled, state in pending:
-                disposition = Disposition(
-                    role=role, first=first, last=last if last != first else None, settled=settled, state=state
-                )
-                write(encode_frame(self.channel, disposition))
+                write(encode_disposition(self.channel, role, first, last if last != first else None, settled, state))
         if self._flows or self._session_flow:
             links: list[Link | None] = [link for link in self._flows if not link.detach_sent] or [None]
             self._flows.clear()

@@ -4,10 +4,11 @@ frames that cannot be honoured."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
-from adapters.servicebus.amqp.errors import DecodeError, FramingError
+from adapters.servicebus.amqp.errors import AmqpError, DecodeError, FramingError
 from adapters.servicebus.amqp.frames import (
     AMQP_HEADER,
     EMPTY_FRAME,
@@ -15,10 +16,12 @@ from adapters.servicebus.amqp.frames import (
     TYPE_SASL,
     Frame,
     FrameBuffer,
+    encode_disposition,
     encode_frame,
     encode_transfer,
 )
-from adapters.servicebus.amqp.performatives import Close, SaslOutcome, Transfer
+from adapters.servicebus.amqp.outcomes import Accepted, Modified, Rejected
+from adapters.servicebus.amqp.performatives import Close, Disposition, SaslOutcome, Transfer
 
 CLOSE_BODY = bytes.fromhex("00531845")
 
@@ -115,3 +118,19 @@ def test_a_whole_delivery_frame_is_the_transfer_performative_then_the_payload(
     assert encode_transfer(channel, handle, delivery_id, tag, message_format, settled, payload) == encode_frame(
         channel, transfer, payload
     )
+
+
+@pytest.mark.parametrize(
+    ("role", "first", "last", "settled", "state"),
+    [
+        (False, 0, None, True, Accepted()),
+        (True, 300, 0xFFFFFFFF, False, None),
+        (False, 7, 9, True, Rejected(error=AmqpError("amqp:not-found", "gone", {"k": "v"}))),
+        (False, 1, None, True, Modified(delivery_failed=True, message_annotations={"x-opt-a": 1})),
+    ],
+)
+def test_a_disposition_frame_is_the_disposition_performative(
+    role: bool, first: int, last: int | None, settled: bool, state: Any
+) -> None:
+    disposition = Disposition(role=role, first=first, last=last, settled=settled, state=state)
+    assert encode_disposition(3, role, first, last, settled, state) == encode_frame(3, disposition)
