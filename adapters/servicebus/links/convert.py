@@ -104,7 +104,7 @@ _MESSAGE_STATE, _LOCKED_UNTIL, _SCHEDULED_ENQUEUE_TIME = map(
 )
 _PARTITION_KEY, _DEAD_LETTER_SOURCE = map(_key, (PARTITION_KEY, DEAD_LETTER_SOURCE))
 _MAX_TTL_MS = 0xFFFFFFFF
-NULL = 0x40
+_NULL = 0x40
 
 
 def _ms(seconds: float) -> int:
@@ -113,7 +113,7 @@ def _ms(seconds: float) -> int:
 
 def _string(out: bytearray, value: str | None) -> None:
     if value is None:
-        out.append(NULL)
+        out.append(_NULL)
     else:
         encoding.encode_string(out, value)
 
@@ -132,7 +132,7 @@ def encode_delivery(message: BrokerMessage, *, locked: bool, peeked: bool = Fals
         encoding.encode_uint(fields, _ms(ttl))
     else:
         # Longer than a header's uint can hold: the client reads the expiry from the properties.
-        fields.append(NULL)
+        fields.append(_NULL)
     fields.append(0x42)  # first-acquirer
     # The AMQP delivery count is the number of earlier attempts; the broker's counts this one.
     encoding.encode_uint(fields, message.delivery_count if peeked else max(0, message.delivery_count - 1))
@@ -170,25 +170,25 @@ def encode_delivery(message: BrokerMessage, *, locked: bool, peeked: bool = Fals
 
     fields = bytearray()
     _string(fields, message.message_id)
-    fields.append(NULL)  # user-id
+    fields.append(_NULL)  # user-id
     _string(fields, message.to)
     _string(fields, message.subject)
     _string(fields, message.reply_to)
     _string(fields, message.correlation_id)
     if message.content_type is None:
-        fields.append(NULL)
+        fields.append(_NULL)
     else:
         encoding.encode_symbol(fields, message.content_type)
-    fields.append(NULL)  # content-encoding
+    fields.append(_NULL)  # content-encoding
     if expires:
         encoding.encode_timestamp(fields, _ms(message.expires_at))
     else:
-        fields.append(NULL)
+        fields.append(_NULL)
     encoding.encode_timestamp(fields, _ms(message.enqueued_time))  # creation-time
     count = 10
     if message.reply_to_session_id is not None:
         _string(fields, message.session_id)
-        fields.append(NULL)  # group-sequence
+        fields.append(_NULL)  # group-sequence
         encoding.encode_string(fields, message.reply_to_session_id)
         count = 13
     elif message.session_id is not None:
