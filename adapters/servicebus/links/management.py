@@ -4,7 +4,8 @@ Lock renewal, receiving deferred messages by sequence number, peeking, schedulin
 cancelling, settlement by lock token (for deferred messages, or when the receiving link is
 gone), and session locks and state. Requests carry ``operation`` in their application
 properties and a map body; replies carry ``statusCode``/``statusDescription`` (and
-``errorCondition`` on failure) and a map body.
+``errorCondition`` on failure) and a map body. Settlements are applied at once; the
+connection's durability barrier makes them durable before the reply goes out.
 """
 
 from __future__ import annotations
@@ -131,7 +132,6 @@ class ManagementNode(InboundHandler):
                     raise ValueError(f"unknown disposition-status {status!r}")
         finally:
             _close_unless_session(receiver, body)
-            await self.broker.store.flush()  # what was settled before a failure stays settled
         return 200, None
 
     async def renew_session_lock(self, body: Mapping[str, Any]) -> tuple[int, Any]:

@@ -119,8 +119,16 @@ def message(body: bytes = b"payload", message_id: str = "m") -> bytes:
     return Message(data=body, properties=Properties(message_id=message_id)).encode()
 
 
-async def attached_sender(client: RawClient, **fields: Any) -> Flow:
-    await client.open()
+def transfers(*bodies: bytes) -> bytes:
+    """One transfer per message on handle 0, delivery ids from 0, written at once (one read)."""
+    return b"".join(
+        encode_frame(0, Transfer(handle=0, delivery_id=i, delivery_tag=bytes([i]), message_format=0), message(body))
+        for i, body in enumerate(bodies)
+    )
+
+
+async def attached_sender(client: RawClient, idle_time_out: int | None = None, **fields: Any) -> Flow:
+    await client.open(idle_time_out=idle_time_out)
     await client.begin()
     client.send(sender_attach(**fields))
     reply = await client.expect(Attach)
@@ -379,12 +387,7 @@ async def test_outcomes_are_written_only_once_the_applications_barrier_is_passed
     async with running(app) as server:
         client = await server.connect()
         await attached_sender(client)
-        client.write(
-            b"".join(
-                encode_frame(0, Transfer(handle=0, delivery_id=i, delivery_tag=bytes([i]), message_format=0), message())
-                for i in range(2)
-            )
-        )
+        client.write(transfers(b"one", b"two"))
         barrier = await app.first_barrier()
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(client.frame(), 0.2)  # held: the changes are not durable yet
@@ -419,19 +422,8 @@ async def test_a_flush_while_a_frame_is_awaited_does_not_write_the_reads_outcome
     app = DurableApp(inbound)
     async with running(app) as server:
         client = await server.connect()
-        await client.open(idle_time_out=100)
-        await client.begin()
-        client.send(sender_attach())
-        await client.expect(Attach)
-        await client.expect(Flow)
-        client.write(
-            b"".join(
-                encode_frame(
-                    0, Transfer(handle=0, delivery_id=i, delivery_tag=bytes([i]), message_format=0), message(body)
-                )
-                for i, body in enumerate((b"fast", b"slow"))
-            )
-        )
+        await attached_sender(client, idle_time_out=100)
+        client.write(transfers(b"fast", b"slow"))
         barrier = await app.first_barrier()
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.2):
