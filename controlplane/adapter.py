@@ -27,7 +27,8 @@ reports them to the control plane in front of it."""
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 AmqpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-"""Serves one AMQP connection; the reader yields every byte from the protocol header on."""
+"""Serves one AMQP connection; the reader yields every byte from the protocol header on (the
+gateway's is a ``controlplane.gateway.streams.PushReader``, which can hand bytes over as they arrive)."""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from controlplane.gateway.proxy import (
     error_response,
     parse_connect,
 )
+from controlplane.gateway.streams import PushReader
 from controlplane.runners.base import _Server, http_config
 from controlplane.tls import AuthorityLoader, LocalAuthority
 
@@ -276,8 +277,12 @@ class SniffingListener:
         if self.amqp is None:
             log.info("listener %s: AMQP connection closed: no AMQP service is registered", self.name)
             return False
-        reader, writer = await asyncio.open_connection(sock=conn)
-        self._run_amqp(reader, writer)
+        loop = asyncio.get_running_loop()
+        reader = PushReader(loop=loop)
+        transport, protocol = await loop.connect_accepted_socket(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), conn
+        )
+        self._run_amqp(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
         return True
 
     def _run_amqp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -353,7 +358,7 @@ class _InnerSniffer(asyncio.Protocol):
             log.info("listener %s: AMQP-over-TLS connection closed: no AMQP service", self.listener.name)
             transport.close()
             return
-        reader = asyncio.StreamReader(loop=self.loop)
+        reader = PushReader(loop=self.loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=self.loop)
         self._become(protocol, transport)
         writer = asyncio.StreamWriter(transport, protocol, reader, self.loop)

@@ -19,6 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from controlplane.gateway.streams import PushReader
+
 log = logging.getLogger(__name__)
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -66,6 +68,9 @@ class WebSocketTransport(asyncio.Transport):
         if not self._writing_paused and len(self._pending) > HIGH_WATER and self._protocol is not None:
             self._writing_paused = True
             self._protocol.pause_writing()
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._pending)
 
     def can_write_eof(self) -> bool:
         # WebSocket has no half-close: the end of the stream is the close frame.
@@ -145,7 +150,7 @@ class WebSocketTransport(asyncio.Transport):
 async def serve_stream(receive: Receive, send: Send, handler: StreamHandler) -> None:
     """Run ``handler`` over an accepted WebSocket until both sides are done with it."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(loop=loop)
+    reader = PushReader(loop=loop)
     protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
     transport = WebSocketTransport(send)
     transport.set_protocol(protocol)

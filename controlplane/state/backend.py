@@ -36,6 +36,11 @@ class StateBackend(ABC):
     async def flush(self) -> None:
         """Return once every write made before the call is durable."""
 
+    def flush_now(self) -> bool:
+        """Make every write so far durable without waiting, if this backend can; ``False`` when
+        only awaiting :meth:`flush` can (a commit that waits for the disk)."""
+        return not self.pending
+
     @property
     def pending(self) -> bool:
         """True while some write is not yet durable."""

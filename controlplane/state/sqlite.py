@@ -121,13 +121,18 @@ class SqliteBackend(StateBackend):
     def pending(self) -> bool:
         return self._durable < self._enqueued
 
+    def flush_now(self) -> bool:
+        if self._durable >= self._enqueued:
+            return True
+        if self._redo is None:
+            return False
+        self._log_queued()
+        return True
+
     async def flush(self) -> None:
+        if self.flush_now():
+            return
         target = self._enqueued
-        if self._durable >= target:
-            return
-        if self._redo is not None:
-            self._log_queued()
-            return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         with self._lock:

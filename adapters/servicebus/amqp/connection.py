@@ -11,6 +11,12 @@ application task sending on a link, a heartbeat) are written on the next turn of
 event loop, batched the same way, or with the answers of a read still being handled.
 Heartbeats and the idle-timeout check run from one timer callback, not a task.
 
+A reader that can push what arrives (``consumer``, see ``controlplane.gateway.streams``)
+lets the loop, while it waits for bytes, handle them right in ``data_received``: a read
+whose frames and barrier complete without waiting (a settlement, a flow; most sends) is
+answered a turn of the event loop sooner. The first frame or barrier that has to wait
+hands the rest of that read to a task, and reads go back through the loop until it ends.
+
 A frame that cannot be decoded closes the connection with ``amqp:decode-error``; one
 that breaks the protocol with the matching condition; an exception from the engine
 itself with ``amqp:internal-error``. Whatever happens, every link's handler hears
@@ -22,9 +28,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from .application import Application
 from .errors import (
@@ -126,11 +132,15 @@ class Connection:
         self._loop = asyncio.get_running_loop()
         self._in_batch = False
         """True while a read's frames are handled and made durable: nothing is written meanwhile."""
+        self._push = hasattr(reader, "consumer")
+        self._handing_over: asyncio.Task[None] | None = None
+        """Finishing a read that ``_consume`` began and had to wait in."""
         self._flush_scheduled = False
         self._amqp_started = False
         self._open_sent = False
         self._close_sent = False
         self._done = False
+        self._shut_down = False
         self._writer_closed = False
         self._last_received = self._last_sent = self._loop.time()
         self._timer: asyncio.TimerHandle | None = None
@@ -166,56 +176,131 @@ class Connection:
             while proceed:
                 # Frames first: the handshake's last read may already hold the open (pipelined).
                 self._in_batch = True
-                try:
-                    await self._process_frames()
-                    await self._make_durable()
-                finally:
-                    self._in_batch = False
-                self._flush()
+                await self._finish_batch(None)
                 await self.writer.drain()
                 if self._done:
                     break
-                data = await self.reader.read(READ_SIZE)
-                if not data:
+                data = await self._read()
+                if self._handing_over is not None:
+                    await self._handing_over  # what an earlier read handed over comes first
+                    self._handing_over = None
+                if not data or self._done:
                     break
-                self._last_received = self._loop.time()
-                self._buffer.feed(data)
-        except DecodeError as exc:
-            self._fail(AmqpError(DECODE_ERROR, str(exc)))
-        except FramingError as exc:
-            self._fail(AmqpError(FRAMING_ERROR, str(exc)))
-        except AmqpError as exc:
-            self._fail(exc)
-        except (ConnectionError, OSError, EOFError, TimeoutError):
-            pass
+                self._received(data)
         except Exception as exc:
-            log.exception("AMQP connection failed")
-            self._fail(AmqpError(INTERNAL_ERROR, f"{type(exc).__name__}"))
+            self._failed(exc)
         finally:
             self._shutdown()
 
-    async def _process_frames(self) -> None:
+    def _failed(self, exc: Exception) -> None:
+        """End the connection for an exception from handling frames (the client's or ours)."""
+        if isinstance(exc, DecodeError):
+            self._fail(AmqpError(DECODE_ERROR, str(exc)))
+        elif isinstance(exc, FramingError):
+            self._fail(AmqpError(FRAMING_ERROR, str(exc)))
+        elif isinstance(exc, AmqpError):
+            self._fail(exc)
+        elif isinstance(exc, ConnectionError | OSError | EOFError | TimeoutError):
+            self._done = True
+        else:
+            log.exception("AMQP connection failed", exc_info=exc)
+            self._fail(AmqpError(INTERNAL_ERROR, f"{type(exc).__name__}"))
+
+    async def _read(self) -> bytes:
+        """The next bytes for the loop; meanwhile a pushing reader's reads are handled as they arrive."""
+        if self._push:
+            self.reader.consumer = self._consume  # type: ignore[attr-defined]
+        try:
+            return await self.reader.read(READ_SIZE)
+        finally:
+            if self._push:
+                self.reader.consumer = None  # type: ignore[attr-defined]
+
+    def _received(self, data: bytes) -> None:
+        self._last_received = self._loop.time()
+        self._buffer.feed(data)
+
+    def _consume(self, data: bytes) -> bool:
+        """A read arriving while the loop waits, handled at once (``False``: left to the loop)."""
+        if self._handing_over is not None or self._done or self.writer.transport.get_write_buffer_size():
+            return False  # the loop's turn: after what it was handed, or to wait for the client to read
+        self._received(data)
+        self._in_batch = True
+        try:
+            pending: Awaitable[Any] | None = self._dispatch_frames()
+            if pending is None:
+                pending = self._barrier()
+        except Exception as exc:
+            self._in_batch = False
+            self._failed(exc)
+        else:
+            if pending is not None:
+                self._handing_over = self._loop.create_task(self._finish_handed_over(pending))
+                return True
+            self._in_batch = False
+            self._flush()
+        self._end_if_done()
+        return True
+
+    async def _finish_handed_over(self, pending: Awaitable[Any]) -> None:
+        try:
+            await self._finish_batch(pending)
+        except Exception as exc:
+            self._failed(exc)
+        self._end_if_done()
+
+    def _end_if_done(self) -> None:
+        """Outside the loop: a read that ended the connection shuts it down (the loop, waiting to
+        read, then wakes to the closed socket and returns)."""
+        if self._done:
+            self._shutdown()
+
+    async def _finish_batch(self, pending: Awaitable[Any] | None) -> None:
+        """Handle the rest of a read (after ``pending``), pass its barrier, then write its answers."""
+        try:
+            if pending is not None:
+                await pending
+            while (frame_work := self._dispatch_frames()) is not None:
+                await frame_work
+            barrier = self._barrier()
+            if barrier is not None:
+                await barrier
+        finally:
+            self._in_batch = False
+        self._flush()
+
+    def _dispatch_frames(self) -> Pending:
+        """Handle the complete frames buffered, up to the first whose handling has to be awaited."""
         buffer, dispatch = self._buffer, self._dispatch
         while not self._done:
             frame = buffer.next_frame()
             if frame is None:
-                return
+                return None
             pending = dispatch(frame)
             if pending is not None:
-                await pending
+                return pending
+        return None
 
-    async def _make_durable(self) -> None:
-        """The application's durability barrier (awaited within the read's batch: nothing is written meanwhile)."""
-        pending = self.app.durable()
-        if pending is None:
-            return
+    def _barrier(self) -> Awaitable[None] | None:
+        """The application's durability barrier, passed within the read's batch (nothing is written meanwhile):
+        ``None`` once passed, else what to await."""
+        try:
+            pending = self.app.durable()
+        except Exception:
+            self._durability_failed()
+        return None if pending is None else self._await_barrier(pending)
+
+    async def _await_barrier(self, pending: Awaitable[None]) -> None:
         try:
             await pending
         except Exception:
-            # Outcomes already queued must not reach the client: drop the connection unanswered.
-            log.exception("making the connection's changes durable failed")
-            self._close_writer()
-            raise ConnectionAbortedError from None
+            self._durability_failed()
+
+    def _durability_failed(self) -> NoReturn:
+        # Outcomes already queued must not reach the client: drop the connection unanswered.
+        log.exception("making the connection's changes durable failed")
+        self._close_writer()
+        raise ConnectionAbortedError from None
 
     def _dispatch(self, frame: Frame) -> Pending:
         if frame.type != TYPE_AMQP:
@@ -413,7 +498,11 @@ class Connection:
         self._done = True
 
     def _shutdown(self) -> None:
-        self._done = True
+        if self._shut_down:
+            return
+        self._shut_down = self._done = True
+        if self._handing_over is not None and self._handing_over is not asyncio.current_task():
+            self._handing_over.cancel()
         if self._timer is not None:
             self._timer.cancel()
         for session in self.sessions.values():

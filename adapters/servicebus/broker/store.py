@@ -53,10 +53,9 @@ class BrokerStore:
     async def flush(self) -> None:
         await self.backend.flush()
 
-    @property
-    def pending(self) -> bool:
-        """Some change is not durable yet."""
-        return self.backend.pending
+    def flush_now(self) -> bool:
+        """Durable already, or made so without waiting; ``False`` when only awaiting ``flush`` can."""
+        return self.backend.flush_now()
 
     # -- entities ----------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ class ServiceBusApplication(Application):
     def durable(self) -> Awaitable[None] | None:
         """Sends and settlements are applied as their frames arrive; one commit covers a read's worth."""
         store = self.broker.store
-        return store.flush() if store.pending else None
+        return None if store.flush_now() else store.flush()
 
     async def on_attach(self, link: Link) -> LinkHandler:
         path = entity_path(link.address)

@@ -79,6 +79,20 @@ async def test_concurrent_flushes_share_commits_and_all_land(tmp_path: Path, fsy
     backend.close()
 
 
+async def test_flush_now_is_done_at_once_only_without_fsync(tmp_path: Path, fsync: bool) -> None:
+    backend = SqliteBackend(tmp_path / "s.sqlite", fsync=fsync)
+    assert backend.flush_now()  # nothing to do
+    backend.put("q", "a", 1)
+    assert backend.flush_now() is not fsync  # a commit that waits for the disk has to be awaited
+    assert backend.pending is fsync
+    await backend.flush()
+    assert not backend.pending and backend.flush_now()
+    backend.close()
+    reopened = SqliteBackend(tmp_path / "s.sqlite")
+    assert list(reopened.load("q")) == [("a", 1)]
+    reopened.close()
+
+
 def test_unflushed_writes_are_committed_in_the_background(tmp_path: Path) -> None:
     backend = SqliteBackend(tmp_path / "s.sqlite")
     backend.put("t", "k", "v")
@@ -127,7 +141,7 @@ def _flush_unapplied_then_die(path: str, ready: "multiprocessing.synchronize.Eve
         await backend.flush()
         for i in range(100):
             backend.put("d", f"{i:04d}", {"i": i})
-            await backend.flush()
+            assert backend.flush_now()  # durable on return, as an awaited flush is
         backend.delete("d", "gone")
         await backend.flush()
         backend.put("d", "unflushed", 1)  # never acknowledged
@@ -173,5 +187,5 @@ async def test_memory_backend_keeps_nothing() -> None:
     backend = MemoryBackend()
     backend.put("n", "k", 1)
     await backend.flush()
-    assert not backend.pending
+    assert not backend.pending and backend.flush_now()
     assert list(backend.load("n")) == []

@@ -12,6 +12,7 @@ from adapters.servicebus.amqp.application import Application
 from adapters.servicebus.amqp.connection import ConnectionSettings, serve
 from adapters.servicebus.amqp.frames import AMQP_HEADER, SASL_HEADER, TYPE_SASL, FrameBuffer, encode_frame
 from adapters.servicebus.amqp.performatives import Begin, Open, SaslInit, SaslMechanisms, SaslOutcome
+from controlplane.gateway.streams import PushReader
 
 TIMEOUT = 5.0
 
@@ -114,10 +115,21 @@ class Server:
         raise AssertionError(f"serve did not return ({self.finished} of {count} finished)")
 
 
+PUSHED = True
+"""Whether ``running`` serves with the gateway's pushing reader (as the listener does) or a plain one."""
+
+
 @contextlib.asynccontextmanager
 async def running(app: Application, settings: ConnectionSettings | None = None) -> AsyncIterator[Server]:
     server = Server(app, settings or ConnectionSettings())
-    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(
+        lambda: asyncio.StreamReaderProtocol(
+            PushReader(loop=loop) if PUSHED else asyncio.StreamReader(loop=loop), server.handle, loop=loop
+        ),
+        "127.0.0.1",
+        0,
+    )
     server.port = listener.sockets[0].getsockname()[1]
     try:
         yield server

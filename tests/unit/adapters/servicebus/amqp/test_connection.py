@@ -1,6 +1,9 @@
 """The connection engine, driven frame by frame: handshake and SASL, sessions and links, credit and
 drain, multi-frame deliveries both ways, settlement, heartbeats and idle timeout, refusals, and
-closing with the right error (never a crash) on input that breaks the protocol."""
+closing with the right error (never a crash) on input that breaks the protocol.
+
+Every test runs twice: with the gateway's pushing reader (reads handled in ``data_received``
+until one has to wait) and with a plain one (every read through the connection's task)."""
 
 from __future__ import annotations
 
@@ -34,7 +37,14 @@ from adapters.servicebus.amqp.performatives import (
 )
 from adapters.servicebus.amqp.sasl import SaslCredentials
 from adapters.servicebus.amqp.terminus import Source, Target
+from tests.unit.adapters.servicebus.amqp import raw_client
 from tests.unit.adapters.servicebus.amqp.raw_client import RawClient, running
+
+
+@pytest.fixture(autouse=True, params=["pushed", "pulled"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(raw_client, "PUSHED", request.param == "pushed")
+    return str(request.param)
 
 
 class Inbound(InboundHandler):
@@ -408,6 +418,50 @@ async def test_a_failed_barrier_drops_the_connection_without_the_outcomes() -> N
         assert await client.closed()
         assert not client.buffer.next_frame()  # nothing was answered
         await server.wait_finished()
+
+
+async def test_a_barrier_that_fails_at_once_drops_the_connection_without_the_outcomes() -> None:
+    class FailingApp(App):
+        def durable(self) -> None:
+            if inbound.deliveries:
+                raise OSError("disk full")
+
+    inbound = Inbound()
+    async with running(FailingApp(inbound)) as server:
+        client = await server.connect()
+        await attached_sender(client)
+        client.write(transfers(b"one"))
+        assert await client.closed()
+        assert not client.buffer.next_frame()
+        await server.wait_finished()
+    assert len(inbound.deliveries) == 1
+
+
+async def test_a_read_arriving_while_an_earlier_one_waits_is_handled_after_it() -> None:
+    """The second read comes while the first one's delivery is still being settled: its delivery
+    reaches the handler, and its outcome the client, only after the first's."""
+    release = asyncio.Event()
+
+    async def held() -> Accepted:
+        await release.wait()
+        return Accepted()
+
+    inbound = Inbound(lambda delivery: held() if delivery.message.body == b"held" else Accepted())
+    async with running(App(inbound)) as server:
+        client = await server.connect()
+        await attached_sender(client)
+        client.write(transfers(b"held"))
+        async with asyncio.timeout(5):
+            while not inbound.deliveries:
+                await asyncio.sleep(0.01)
+        client.send(Transfer(handle=0, delivery_id=1, delivery_tag=b"\x01", message_format=0), 0, message(b"next"))
+        await asyncio.sleep(0.1)
+        assert [d.message.body for d in inbound.deliveries] == [b"held"]
+        release.set()
+        first = await client.expect(Disposition)
+        second = await client.expect(Disposition)
+        assert (first.first, second.first) == (0, 1)
+        assert [d.message.body for d in inbound.deliveries] == [b"held", b"next"]
 
 
 async def test_a_flush_while_a_frame_is_awaited_does_not_write_the_reads_outcomes_early() -> None:
