@@ -106,9 +106,14 @@ class Composite:
         if not isinstance(values, list):
             raise DecodeError(f"{cls.NAME} is a list, not {type(values).__name__}")
         self = cls.__new__(cls)
-        if len(values) < len(cls._names):
+        names = cls._names
+        if not names:  # accepted, released: one per settlement
+            self.__dict__ = {}
+            return self
+        if len(values) < len(names):
             values = values + cls._padding[len(values) :]
-        fields = dict(zip(cls._names, values, strict=False))  # a newer peer's extra fields are dropped
+        # zip stops at our last field: a newer peer's extra fields are dropped (and a keyword costs ~0.7 us)
+        fields = dict(zip(names, values))  # noqa: B905
         for name, default in cls._nullable_defaults:
             if fields[name] is None:
                 fields[name] = default

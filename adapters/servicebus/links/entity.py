@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 DEAD_LETTER = "com.microsoft:dead-letter"
 _DEAD_LETTER_REASON = "DeadLetterReason"
 _DEAD_LETTER_DESCRIPTION = "DeadLetterErrorDescription"
-BURST = 32
-"""Deliveries encoded per turn of the event loop: the client decodes one burst while the next is encoded."""
+BURST = 8
+"""Deliveries encoded per turn of the event loop: a settlement arriving meanwhile waits for at most
+one burst (about 0.3 ms) to be answered, and the client decodes one burst while the next is encoded."""
 
 
 class EntitySender(InboundHandler):
