@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from controlplane import eventloop
 from controlplane.config import ConfigError, ConfigWatcher, Settings, load_settings
 from controlplane.logs import set_levels, setup_logging
 from controlplane.registry import RegistryError
@@ -42,7 +43,7 @@ def serve(settings: Settings, services: list[str] | None, config_file: Path | No
         log.error("cannot start: %s", exc)
         print(f"localzure-cp: {exc}", file=sys.stderr)
         return 1
-    return asyncio.run(_run(runtime, began, config_file, cli))
+    return eventloop.run(_run(runtime, began, config_file, cli), settings.poll_window_us / 1e6)
 
 
 async def _run(runtime: Runtime, began: float, config_file: Path | None, cli: Mapping[str, Any]) -> int:

@@ -4,11 +4,11 @@ runs, and so what a service's container runs. Host mode and Docker mode execute 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
+from controlplane import eventloop
 from controlplane.config import ConfigError, Settings, load_settings
 
 
@@ -32,7 +32,7 @@ def run_alone(service: str, description: str, argv: list[str] | None = None) -> 
     from controlplane.logs import setup_logging
 
     setup_logging(settings.log_level, settings.log_format, settings.log_levels)
-    asyncio.run(_serve(settings, service))
+    eventloop.run(_serve(settings, service), settings.poll_window_us / 1e6)
     return 0
 
 

