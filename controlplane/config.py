@@ -248,7 +248,7 @@ class Settings(BaseSettings):
     tls: TlsSettings = Field(default_factory=TlsSettings)
     poll_window_us: int = Field(default=200, ge=0, le=10_000)
     """Microseconds the event loop polls before it sleeps while events keep coming (0: never;
-    see ``controlplane.eventloop``): lower latency for request-response clients, for CPU."""
+    see ``controlplane.eventloop``): lower latency for request-response clients, paid in CPU."""
     shutdown_timeout: float = Field(default=30.0, gt=0)
     """Seconds allowed for draining in-flight requests and stopping services."""
     routes: dict[str, RouteDestination] = Field(default_factory=dict)

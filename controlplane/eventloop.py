@@ -9,8 +9,9 @@ it doubles (up to the configured maximum) when the loop, having polled in vain, 
 less than a millisecond later, and halves each time it sleeps longer, down to none. A busy
 process spends at most the window per wake-up; an idle one stops polling after a few sleeps.
 
-On the 2-core VM, a 200 us window took an AMQP settlement's wait for the broker from 214 to
-169 us (paired runs): one receiver completed 1,916 messages per second instead of 1,702.
+On the 2-core VM (paired runs, one sync SDK receiver completing each message), a 200 us
+window took the client's wait per settlement from 215 to 172 us, and the rate from 1,700 to
+1,916 messages per second; the server spent about 150 us more CPU per message polling.
 """
 
 from __future__ import annotations
