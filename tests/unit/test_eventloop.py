@@ -1,5 +1,6 @@
-"""The polling selector: it polls only while events keep coming soon, catches an event that arrives
-while it polls, never overshoots a timer, and ``run`` serves a coroutine on it."""
+"""The polling selector: it polls only while events keep coming soon and no other task waits for a
+CPU, catches an event that arrives while it polls, never overshoots a timer, and ``run`` serves a
+coroutine on it. The CPU pressure it goes by, read from the kernel's pressure file."""
 
 from __future__ import annotations
 
@@ -10,13 +11,26 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from controlplane import eventloop
-from controlplane.eventloop import MIN_WINDOW, PollingSelector
+from controlplane.eventloop import MIN_WINDOW, CpuPressure, PollingSelector
 
 
-def readable(max_window: float) -> tuple[PollingSelector, socket.socket, socket.socket]:
-    selector = PollingSelector(max_window)
+class Pressure(CpuPressure):
+    def __init__(self, contended: bool = False) -> None:
+        self.contended = contended
+
+    def low(self) -> bool:
+        return not self.contended
+
+
+def readable(
+    max_window: float, pressure: CpuPressure | None = None
+) -> tuple[PollingSelector, socket.socket, socket.socket]:
+    selector = PollingSelector(max_window, pressure or Pressure())
     ours, theirs = socket.socketpair()
     selector.register(ours, selectors.EVENT_READ)
     return selector, ours, theirs
@@ -67,6 +81,53 @@ def test_an_event_arriving_while_it_polls_is_caught_without_sleeping() -> None:
     assert time.perf_counter() - began < 0.5
     assert selector.window == 0.5  # caught by polling: unchanged
     selector.close()
+
+
+def test_it_does_not_poll_while_tasks_wait_for_a_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    selector, ours, theirs = readable(0.5, Pressure(contended=True))
+    selector.window = 0.5
+    timeouts: list[float | None] = []
+    base_select = selectors.DefaultSelector.select
+
+    def recording(self: PollingSelector, timeout: float | None = None) -> list:
+        timeouts.append(timeout)
+        return base_select(self, timeout)
+
+    monkeypatch.setattr(selectors.DefaultSelector, "select", recording)
+    threading.Timer(0.05, theirs.send, (b"x",)).start()
+    assert selector.select(5.0)
+    assert timeouts == [5.0]  # straight to the blocking wait: no poll
+    selector.close()
+
+
+def pressure_file(tmp_path: Path, total: int) -> Path:
+    path = tmp_path / "cpu"
+    path.write_text(
+        f"some avg10=0.00 avg60=0.00 avg300=0.00 total={total}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+    )
+    return path
+
+
+def test_cpu_pressure_is_the_share_of_time_some_task_waited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(CpuPressure, "clock", staticmethod(lambda: now[0]))
+    path = pressure_file(tmp_path, 1_000_000)
+    pressure = CpuPressure(path)
+    assert pressure.low()
+    pressure_file(tmp_path, 1_050_000)  # 50 ms of waiting in 1 s: 5%
+    now[0] += 1.0
+    assert pressure.low() and pressure.share == pytest.approx(0.05)
+    pressure_file(tmp_path, 1_350_000)  # 300 ms more in the next second: 30%
+    now[0] += 0.05
+    assert pressure.low()  # not read again yet: sampled every 0.1 s
+    now[0] += 0.95
+    assert not pressure.low() and pressure.share == pytest.approx(0.3)
+
+
+def test_without_a_pressure_file_the_cpu_counts_as_contended(tmp_path: Path) -> None:
+    assert not CpuPressure(tmp_path / "missing").low()
+    (tmp_path / "odd").write_text("nothing we know\n")
+    assert not CpuPressure(tmp_path / "odd").low()
 
 
 def test_a_timer_due_within_the_window_is_not_overshot() -> None:
