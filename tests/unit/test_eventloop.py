@@ -36,6 +36,12 @@ def readable(
     return selector, ours, theirs
 
 
+def ticking() -> Callable[[], float]:
+    """A clock 0.1 ms later at each reading."""
+    readings = itertools.count(1)
+    return lambda: next(readings) * 100e-6
+
+
 def request_after_first_poll(theirs: socket.socket) -> Callable[[], float]:
     """A clock 0.1 ms later at each reading, whose second reading (the first poll's check) has the
     client's next request arrive: the poll misses it, the wait that follows has it at once."""
@@ -53,7 +59,8 @@ def request_after_first_poll(theirs: socket.socket) -> Callable[[], float]:
 def test_an_event_soon_after_polling_in_vain_widens_the_window_and_long_sleeps_close_it() -> None:
     selector, ours, theirs = readable(200e-6)
     theirs.send(b"x")
-    assert selector.select(1.0)  # woken at once: soon
+    selector.clock = ticking()
+    assert selector.select(1.0)  # woken 0.1 ms later (by the scripted clock): soon
     assert selector.window == MIN_WINDOW
     ours.recv(1)
     widths = []
