@@ -84,7 +84,9 @@ class PollingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
         self.pressure = pressure or CpuPressure()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if self.window <= 0 or (timeout is not None and timeout <= 0) or not self.pressure.low():
+        if not self.max_window or (timeout is not None and timeout <= 0):
+            return super().select(timeout)  # the loop's check between callbacks: nothing to adapt
+        if not self.window or not self.pressure.low():
             return self._wait(timeout)
         clock = self.clock
         began = clock()
@@ -100,8 +102,6 @@ class PollingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-typ
     def _wait(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
         began = self.clock()
         events = super().select(timeout)
-        if not self.max_window or (timeout is not None and timeout <= 0):
-            return events
         if self.clock() - began >= SOON:
             half = self.window / 2
             self.window = half if half >= MIN_WINDOW else 0.0
